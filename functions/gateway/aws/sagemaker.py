@@ -1,0 +1,115 @@
+"""SageMaker Runtime behind one small class that speaks the gateway's errors."""
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionError,
+    ConnectTimeoutError,
+    ReadTimeoutError,
+)
+
+from gateway.core import errors
+from gateway.models.inference import InvocationRequest, InvocationResult
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
+
+# Parameter names of InvokeEndpoint, by field of InvocationRequest.
+_PARAMETERS = {
+    "content_type": "ContentType",
+    "accept": "Accept",
+    "custom_attributes": "CustomAttributes",
+    "target_model": "TargetModel",
+    "target_variant": "TargetVariant",
+    "target_container_hostname": "TargetContainerHostname",
+    "inference_id": "InferenceId",
+    "enable_explanations": "EnableExplanations",
+    "inference_component": "InferenceComponentName",
+    "session_id": "SessionId",
+}
+_SERVICE_ERRORS: dict[str, Callable[[], errors.GatewayError]] = {
+    "ThrottlingException": errors.ThrottledError,
+    "ModelNotReadyException": errors.ModelNotReadyError,
+    "ServiceUnavailable": errors.ServiceUnavailableError,
+}
+# NOTE: SageMaker reports a missing endpoint only as a ValidationError whose
+# message says so; this pattern is the one signal there is.
+_ENDPOINT_NOT_FOUND = re.compile(r"^Endpoint \S+ of account \S+ not found")
+_ACCOUNT_DETAILS = re.compile(r"arn:aws[\w-]*:\S+|\b\d{12}\b")
+
+
+def create_client(
+    read_timeout: float, connect_timeout: float
+) -> "SageMakerRuntimeClient":
+    """Create a client that tries once: a retried slow model runs twice."""
+    config = Config(
+        read_timeout=read_timeout,
+        connect_timeout=connect_timeout,
+        retries={"mode": "standard", "total_max_attempts": 1},
+        tcp_keepalive=True,
+    )
+    return boto3.client("sagemaker-runtime", config=config)
+
+
+class SageMakerRuntime:
+    """Invokes endpoints and turns botocore's errors into the gateway's."""
+
+    def __init__(self, client: "SageMakerRuntimeClient", read_timeout: float) -> None:
+        self._client = client
+        self._read_timeout = read_timeout
+
+    def invoke(self, request: InvocationRequest) -> InvocationResult:
+        """Call InvokeEndpoint once and return the model's answer."""
+        params: dict[str, Any] = {"EndpointName": request.endpoint, "Body": request.body}
+        for field, name in _PARAMETERS.items():
+            value = getattr(request, field)
+            if value is not None:
+                params[name] = value
+
+        try:
+            response = self._client.invoke_endpoint(**params)
+            body = response["Body"].read()
+        except ClientError as error:
+            raise _translate(error, request.endpoint) from error
+        except ReadTimeoutError as error:
+            raise errors.ModelTimeoutError(self._read_timeout) from error
+        except (ConnectTimeoutError, ConnectionError) as error:
+            raise errors.ServiceUnavailableError() from error
+
+        return InvocationResult(
+            body=body,
+            content_type=response.get("ContentType"),
+            invoked_variant=response.get("InvokedProductionVariant"),
+            custom_attributes=response.get("CustomAttributes"),
+            new_session_id=response.get("NewSessionId"),
+            closed_session_id=response.get("ClosedSessionId"),
+        )
+
+
+def _translate(error: ClientError, endpoint: str) -> errors.GatewayError:
+    details: Any = error.response
+    code = details.get("Error", {}).get("Code", "")
+    message = details.get("Error", {}).get("Message", "")
+
+    if code == "ModelError":
+        return errors.ModelError(
+            original_status=details.get("OriginalStatusCode"),
+            original_message=details.get("OriginalMessage", ""),
+        )
+    if code == "ValidationError":
+        if _ENDPOINT_NOT_FOUND.match(message):
+            return errors.EndpointNotAllowedError(endpoint)
+        return errors.RequestValidationError("request", _public(message))
+    if code in _SERVICE_ERRORS:
+        return _SERVICE_ERRORS[code]()
+    return errors.UpstreamFailureError()
+
+
+def _public(message: str) -> str:
+    """Drop account ids and ARNs from a message bound for a caller."""
+    return _ACCOUNT_DETAILS.sub("<redacted>", message)

@@ -1,0 +1,116 @@
+"""Errors the core raises, in the gateway's own terms.
+
+Each error carries a stable ``code`` and says whether the same request may succeed
+later (``retryable``). How an error is shown to a caller is decided at the edge.
+"""
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway reports to its callers."""
+
+    code = "InternalFailure"
+    retryable = True
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class RequestValidationError(GatewayError):
+    """The request breaks a rule SageMaker or the gateway enforces."""
+
+    code = "ValidationError"
+    retryable = False
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+
+
+class EndpointNotAllowedError(GatewayError):
+    """The endpoint is not one this deployment may invoke."""
+
+    code = "EndpointNotFound"
+    retryable = False
+
+    def __init__(self, endpoint: str) -> None:
+        super().__init__(f"Endpoint {endpoint} is not served by this gateway.")
+        self.endpoint = endpoint
+
+
+class PayloadTooLargeError(GatewayError):
+    """The payload exceeds what a synchronous invocation accepts."""
+
+    code = "PayloadTooLarge"
+    retryable = False
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"The payload has {size} bytes; a synchronous invocation takes at most "
+            f"{limit}. Use the async route for larger payloads."
+        )
+        self.size = size
+        self.limit = limit
+
+
+class ModelError(GatewayError):
+    """The model container answered with an error status."""
+
+    code = "ModelError"
+    retryable = False
+
+    def __init__(self, original_status: int | None, original_message: str) -> None:
+        super().__init__("The model answered with an error.")
+        self.original_status = original_status
+        self.original_message = original_message
+
+
+class ThrottledError(GatewayError):
+    """SageMaker refused the call for now; it may be sent again later."""
+
+    code = "ThrottlingException"
+    retry_after_seconds = 1
+
+    def __init__(self) -> None:
+        super().__init__("The endpoint is throttling requests. Retry later.")
+
+
+class ModelNotReadyError(GatewayError):
+    """The model is not ready to serve yet."""
+
+    code = "ModelNotReadyException"
+    retry_after_seconds = 5
+
+    def __init__(self) -> None:
+        super().__init__("The model is not ready yet. Retry later.")
+
+
+class ServiceUnavailableError(GatewayError):
+    """SageMaker is unavailable or could not be reached."""
+
+    code = "ServiceUnavailable"
+
+    def __init__(self) -> None:
+        super().__init__("SageMaker is unavailable. Retry later.")
+
+
+class UpstreamFailureError(GatewayError):
+    """SageMaker failed internally."""
+
+    code = "InternalFailure"
+
+    def __init__(self) -> None:
+        super().__init__("SageMaker failed to process the request. Retry later.")
+
+
+class ModelTimeoutError(GatewayError):
+    """The model did not answer within the time the synchronous path allows."""
+
+    code = "ModelTimeout"
+
+    def __init__(self, timeout_seconds: float) -> None:
+        super().__init__(
+            f"The model did not answer within {timeout_seconds:g} s. Use "
+            "POST /endpoints/{endpoint}/async-invocations for slow models."
+        )
+        self.timeout_seconds = timeout_seconds

@@ -1,0 +1,71 @@
+"""What the core asks of a model and what it gets back, whatever the entry point."""
+
+import re
+from dataclasses import dataclass
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+# Constraints from the SageMaker Runtime API reference (InvokeEndpoint).
+MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+RESOURCE_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
+_PRINTABLE_ID = re.compile(r"\S[\x20-\x7e]*")
+
+
+def _ascii_only(value: str) -> str:
+    if not value.isascii():
+        raise ValueError("must contain only ASCII characters")
+    return value
+
+
+def _printable_id(value: str) -> str:
+    if not _PRINTABLE_ID.fullmatch(value):
+        raise ValueError("must start with a non-blank and hold only printable ASCII")
+    return value
+
+
+AsciiText = Annotated[str, Field(max_length=1024), AfterValidator(_ascii_only)]
+PrintableId = Annotated[
+    str, Field(min_length=1, max_length=64), AfterValidator(_printable_id)
+]
+TargetModel = Annotated[
+    str, Field(min_length=1, max_length=1024), AfterValidator(_printable_id)
+]
+ResourceName = Annotated[str, Field(max_length=63, pattern=RESOURCE_NAME_PATTERN)]
+ComponentName = Annotated[
+    str, Field(max_length=63, pattern=r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+]
+SessionId = Annotated[
+    str, Field(max_length=256, pattern=r"^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
+]
+ExplanationsFilter = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationRequest:
+    """One invocation of a SageMaker endpoint."""
+
+    endpoint: str
+    body: bytes
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = None
+    target_model: str | None = None
+    target_variant: str | None = None
+    target_container_hostname: str | None = None
+    inference_id: str | None = None
+    enable_explanations: str | None = None
+    inference_component: str | None = None
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvocationResult:
+    """The model's answer and what SageMaker says about it."""
+
+    body: bytes
+    content_type: str | None = None
+    invoked_variant: str | None = None
+    custom_attributes: str | None = None
+    new_session_id: str | None = None
+    closed_session_id: str | None = None
