@@ -60,7 +60,7 @@ class SageMakerRuntime:
     """Invokes endpoints and turns botocore's errors into the gateway's."""
 
     def __init__(self, client: "SageMakerRuntimeClient", read_timeout: float) -> None:
-        self._client = client
+        self.client = client
         self._read_timeout = read_timeout
 
     def invoke(self, request: InvocationRequest) -> InvocationResult:
@@ -72,7 +72,7 @@ class SageMakerRuntime:
                 params[name] = value
 
         try:
-            response = self._client.invoke_endpoint(**params)
+            response = self.client.invoke_endpoint(**params)
             body = response["Body"].read()
         except ClientError as error:
             raise _translate(error, request.endpoint) from error

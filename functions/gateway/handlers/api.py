@@ -39,17 +39,16 @@ sagemaker = SageMakerRuntime(
 @app.post("/endpoints/<endpoint>/invocations")
 def invoke_endpoint(
     endpoint: str, headers: Annotated[InvocationHeaders, Header()]
-) -> Response[bytes]:
+) -> Response[str]:
     """Invoke a model and answer with its output, as SageMaker Runtime does."""
     logger.append_keys(endpoint=endpoint, inference_id=headers.inference_id)
     request = headers.to_request(endpoint, request_body(app.current_event))
 
     result = invoke_sync(request, sagemaker, settings)
 
-    return Response(
-        status_code=200,
+    return binary_response(
+        result.body,
         content_type=result.content_type or "application/octet-stream",
-        body=result.body,
         headers=answer_headers(result),
     )
 
@@ -75,6 +74,21 @@ def request_body(event: APIGatewayProxyEvent) -> bytes:
     if event.is_base64_encoded:
         return base64.b64decode(body)
     return body.encode()
+
+
+def binary_response(
+    body: bytes, content_type: str, headers: dict[str, str]
+) -> Response[str]:
+    """Answer with bytes that leave byte for byte, whatever their content type."""
+    # Encoded here, not by the resolver, which would re-serialise a JSON answer.
+    response: Response[str] = Response(
+        status_code=200,
+        content_type=content_type,
+        body=base64.b64encode(body).decode(),
+        headers=headers,
+    )
+    response.base64_encoded = True
+    return response
 
 
 def answer_headers(result: InvocationResult) -> dict[str, str]:

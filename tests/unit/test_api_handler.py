@@ -1,0 +1,298 @@
+"""The HTTP API function on the sample events, with SageMaker stubbed at the client."""
+
+import base64
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from botocore.exceptions import ReadTimeoutError
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
+
+from gateway.handlers import api
+from tests.conftest import load_event
+
+LOG_STREAM_ARN = (
+    "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/x"
+)
+
+
+@pytest.fixture
+def sagemaker() -> Iterator[Stubber]:
+    with Stubber(api.sagemaker.client) as stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
+
+
+def answer(body: bytes, content_type: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "Body": StreamingBody(io.BytesIO(body), len(body)),
+        "ContentType": content_type,
+        "InvokedProductionVariant": "AllTraffic",
+        **extra,
+    }
+
+
+def body_of(response: dict[str, Any]) -> bytes:
+    if response["isBase64Encoded"]:
+        return base64.b64decode(response["body"])
+    return str(response["body"]).encode()
+
+
+def header(response: dict[str, Any], name: str) -> str | None:
+    values = response["multiValueHeaders"].get(name)
+    return values[0] if values else None
+
+
+def test_csv_row_reaches_model_and_its_answer_comes_back(sagemaker, lambda_context):
+    event = load_event("api-invoke-csv")
+    row = base64.b64decode(event["body"])
+    sagemaker.add_response(
+        "invoke_endpoint",
+        answer(b"0.0213\n", "text/csv", CustomAttributes="model=v3"),
+        {
+            "EndpointName": "breast-cancer-xgb",
+            "Body": row,
+            "ContentType": "text/csv",
+            "Accept": "text/csv",
+        },
+    )
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 200
+    assert body_of(response) == b"0.0213\n"
+    assert header(response, "Content-Type") == "text/csv"
+    assert header(response, "X-Amzn-Invoked-Production-Variant") == "AllTraffic"
+    assert header(response, "X-Amzn-SageMaker-Custom-Attributes") == "model=v3"
+
+
+def test_every_sagemaker_header_maps_onto_its_parameter(sagemaker, lambda_context):
+    event = load_event("api-invoke-png")
+    headers = {
+        "X-Amzn-SageMaker-Custom-Attributes": "trace=1",
+        "X-Amzn-SageMaker-Target-Model": "model-a.tar.gz",
+        "X-Amzn-SageMaker-Target-Variant": "blue",
+        "X-Amzn-SageMaker-Target-Container-Hostname": "container-1",
+        "X-Amzn-SageMaker-Inference-Id": "req-42",
+        "X-Amzn-SageMaker-Enable-Explanations": "`true`",
+        "X-Amzn-SageMaker-Inference-Component": "component-1",
+        "X-Amzn-SageMaker-Session-Id": "NEW_SESSION",
+    }
+    event["headers"].update(headers)
+    event["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
+    sagemaker.add_response(
+        "invoke_endpoint",
+        answer(b"ok", "text/plain", NewSessionId="s-1; Expires=2026-12-04T13:00:00Z"),
+        {
+            "EndpointName": "echo",
+            "Body": base64.b64decode(event["body"]),
+            "ContentType": "image/png",
+            "Accept": "image/png",
+            "CustomAttributes": "trace=1",
+            "TargetModel": "model-a.tar.gz",
+            "TargetVariant": "blue",
+            "TargetContainerHostname": "container-1",
+            "InferenceId": "req-42",
+            "EnableExplanations": "`true`",
+            "InferenceComponentName": "component-1",
+            "SessionId": "NEW_SESSION",
+        },
+    )
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 200
+    assert header(response, "X-Amzn-SageMaker-New-Session-Id") == (
+        "s-1; Expires=2026-12-04T13:00:00Z"
+    )
+
+
+def test_binary_answer_leaves_byte_for_byte(sagemaker, lambda_context):
+    event = load_event("api-invoke-png")
+    png = base64.b64decode(event["body"])
+    sagemaker.add_response("invoke_endpoint", answer(png, "image/png"))
+
+    response = api.handler(event, lambda_context)
+
+    assert response["isBase64Encoded"] is True
+    assert body_of(response) == png
+
+
+def test_csv_line_endings_are_normalised_before_the_model(sagemaker, lambda_context):
+    event = load_event("api-invoke-csv-crlf")
+    sagemaker.add_response(
+        "invoke_endpoint",
+        answer(b"1,2,3\n4,5,6\n", "text/csv"),
+        {"EndpointName": "echo", "Body": b"1,2,3\n4,5,6\n", "ContentType": "text/csv"},
+    )
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "http_status", "retry_after"),
+    [
+        ("ThrottlingException", 400, 429, "1"),
+        ("ModelNotReadyException", 429, 429, "5"),
+        ("ServiceUnavailable", 503, 503, None),
+        ("InternalFailure", 500, 502, None),
+        ("InternalDependencyException", 530, 502, None),
+    ],
+)
+def test_sagemaker_service_errors_keep_their_meaning(
+    sagemaker, lambda_context, code, status, http_status, retry_after
+):
+    sagemaker.add_client_error("invoke_endpoint", code, "no", http_status_code=status)
+
+    response = api.handler(load_event("api-invoke-throttled"), lambda_context)
+
+    assert response["statusCode"] == http_status
+    assert json.loads(response["body"])["code"] == code.replace(
+        "InternalDependencyException", "InternalFailure"
+    )
+    assert header(response, "Retry-After") == retry_after
+
+
+def test_model_error_gives_424_with_the_models_words_only(sagemaker, lambda_context):
+    sagemaker.add_client_error(
+        "invoke_endpoint",
+        "ModelError",
+        'Received client error (400) from primary with message "bad row". See '
+        "https://console in account 123456789012 for more information.",
+        http_status_code=424,
+        modeled_fields={
+            "OriginalStatusCode": 400,
+            "OriginalMessage": "bad row",
+            "LogStreamArn": LOG_STREAM_ARN,
+        },
+    )
+
+    response = api.handler(load_event("api-invoke-model-error"), lambda_context)
+
+    assert response["statusCode"] == 424
+    assert json.loads(response["body"]) == {
+        "code": "ModelError",
+        "message": "The model answered with an error.",
+        "originalStatusCode": 400,
+        "originalMessage": "bad row",
+    }
+    assert "123456789012" not in response["body"]
+
+
+def test_unknown_endpoint_at_sagemaker_is_404_without_account(sagemaker, lambda_context):
+    sagemaker.add_client_error(
+        "invoke_endpoint",
+        "ValidationError",
+        "Endpoint echo of account 123456789012 not found.",
+        http_status_code=400,
+    )
+
+    response = api.handler(load_event("api-invoke-throttled"), lambda_context)
+
+    assert response["statusCode"] == 404
+    assert "123456789012" not in response["body"]
+
+
+def test_endpoint_outside_allowlist_is_404_and_never_invoked(sagemaker, lambda_context):
+    response = api.handler(load_event("api-invoke-not-allowed"), lambda_context)
+
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"])["code"] == "EndpointNotFound"
+
+
+def test_body_over_sync_limit_is_413_and_never_invoked(sagemaker, lambda_context):
+    event = load_event("api-invoke-png")
+    event["body"] = base64.b64encode(b"\0" * 6_291_457).decode()
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 413
+    assert json.loads(response["body"])["code"] == "PayloadTooLarge"
+
+
+def test_body_at_sync_limit_is_invoked(sagemaker, lambda_context):
+    event = load_event("api-invoke-png")
+    event["body"] = base64.b64encode(b"\0" * 6_291_456).decode()
+    sagemaker.add_response("invoke_endpoint", answer(b"ok", "text/plain"))
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 200
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("X-Amzn-SageMaker-Inference-Id", "x" * 65),
+        ("X-Amzn-SageMaker-Inference-Id", " leading-blank"),
+        ("X-Amzn-SageMaker-Custom-Attributes", "caf\u00e9=1"),
+        ("X-Amzn-SageMaker-Target-Variant", "not a variant"),
+        ("X-Amzn-SageMaker-Session-Id", "bad session"),
+    ],
+)
+def test_header_sagemaker_would_reject_is_400_naming_it(
+    sagemaker, lambda_context, name, value
+):
+    event = load_event("api-invoke-throttled")
+    event["headers"][name] = value
+    event["multiValueHeaders"][name] = [value]
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+    error = json.loads(response["body"])
+    assert error["code"] == "ValidationError"
+    assert error["message"].startswith(f"{name}:")
+
+
+def test_header_names_match_in_any_case(sagemaker, lambda_context):
+    event = load_event("api-invoke-bad-inference-id")
+    event["headers"] = {k.lower(): v for k, v in event["headers"].items()}
+    event["multiValueHeaders"] = {
+        k.lower(): v for k, v in event["multiValueHeaders"].items()
+    }
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+    assert "Inference-Id" in json.loads(response["body"])["message"]
+
+
+def test_empty_body_is_400(sagemaker, lambda_context):
+    event = load_event("api-invoke-csv-crlf")
+    event["body"] = base64.b64encode(b"\r\n\r\n").decode()
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+
+
+def test_model_slower_than_sync_limit_is_504_with_async_hint(lambda_context, monkeypatch):
+    def hang(**params: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="http://sagemaker/invocations")
+
+    monkeypatch.setattr(api.sagemaker.client, "invoke_endpoint", hang)
+
+    response = api.handler(load_event("api-invoke-hung-model"), lambda_context)
+
+    assert response["statusCode"] == 504
+    error = json.loads(response["body"])
+    assert error["code"] == "ModelTimeout"
+    assert "async-invocations" in error["message"]
+
+
+def test_unexpected_failure_is_500_without_details(lambda_context, monkeypatch):
+    def explode(**params: Any) -> None:
+        raise KeyError("secret internal detail")
+
+    monkeypatch.setattr(api.sagemaker.client, "invoke_endpoint", explode)
+
+    response = api.handler(load_event("api-invoke-throttled"), lambda_context)
+
+    assert response["statusCode"] == 500
+    assert "secret" not in response["body"]
