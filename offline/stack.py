@@ -1,0 +1,693 @@
+"""The whole offline stack: moto, model containers, SageMaker Runtime and the local API.
+
+``python -m offline.stack [--parameter-overrides K=V ...]`` (``make run``) starts:
+
+- moto (every AWS API the functions call except SageMaker Runtime) on 127.0.0.1:5000,
+- the model containers ``xgb`` (8081) and ``echo`` (8082),
+- the SageMaker Runtime stand-in (8080) serving the endpoints ``breast-cancer-xgb`` and
+  ``echo`` from those containers, with async results in a moto bucket,
+- the template's REST API (3000), whose functions run in local Lambda workers with
+  the template's environment and endpoint URLs that point at the pieces above.
+
+Ports come from flags or the variables GATEWAY_API_PORT, MOTO_PORT, SAGEMAKER_PORT,
+XGB_PORT and ECHO_PORT. Every child runs in its own process group and is stopped,
+group and all, when the stack stops: on Ctrl-C, SIGTERM, an error or interpreter exit.
+
+Tests use :class:`OfflineStack`, which starts the same pieces on free loopback ports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import contextlib
+import functools
+import http.client
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from offline.apigateway import INTEGRATION_TIMEOUT_SECONDS, LocalApi
+from offline.lambda_runtime import (
+    DEFAULT_MAX_WORKERS,
+    DUMMY_CREDENTIALS,
+    FunctionPool,
+    InvokeResult,
+)
+from offline.template import (
+    DEFAULT_TEMPLATE,
+    REGION,
+    STACK_NAME,
+    SamTemplate,
+    TemplateError,
+    load_template,
+    parse_parameter_overrides,
+)
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = "127.0.0.1"
+# Endpoint name -> model container that serves it.
+MODEL_ENDPOINTS: dict[str, str] = {"breast-cancer-xgb": "xgb", "echo": "echo"}
+ASYNC_BUCKET = f"{STACK_NAME}-async"
+STARTUP_TIMEOUT_SECONDS = 120.0
+STOP_GRACE_SECONDS = 5.0
+# A row of the breast cancer data set: what the xgb container scores.
+SAMPLE_CSV_ROW = (
+    "17.99,10.38,122.8,1001,0.1184,0.2776,0.3001,0.1471,0.2419,0.07871,1.095,0.9053,"
+    "8.589,153.4,0.006399,0.04904,0.05373,0.01587,0.03003,0.006193,25.38,17.33,184.6,"
+    "2019,0.1622,0.6656,0.7119,0.2654,0.4601,0.1189"
+)
+PORT_VARIABLES: dict[str, str] = {
+    "api": "GATEWAY_API_PORT",
+    "moto": "MOTO_PORT",
+    "sagemaker": "SAGEMAKER_PORT",
+    "xgb": "XGB_PORT",
+    "echo": "ECHO_PORT",
+}
+
+
+class StackError(RuntimeError):
+    """The offline stack could not start."""
+
+
+@dataclass(frozen=True)
+class StackPorts:
+    """Loopback ports of the stack's pieces."""
+
+    api: int = 3000
+    moto: int = 5000
+    sagemaker: int = 8080
+    xgb: int = 8081
+    echo: int = 8082
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> StackPorts:
+        """Read ports from GATEWAY_API_PORT, MOTO_PORT, ... with the defaults as fallback."""
+        source = os.environ if env is None else env
+        values: dict[str, int] = {}
+        for name, variable in PORT_VARIABLES.items():
+            raw = source.get(variable)
+            if raw:
+                try:
+                    values[name] = int(raw)
+                except ValueError as error:
+                    raise StackError(
+                        f"{variable}={raw!r} is not a port number"
+                    ) from error
+        return cls(**values)
+
+    @classmethod
+    def free(cls) -> StackPorts:
+        """Pick free loopback ports (the OS chooses; all distinct)."""
+        sockets: list[socket.socket] = []
+        try:
+            for _ in PORT_VARIABLES:
+                sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                sock.bind((LOOPBACK, 0))
+                sockets.append(sock)
+            ports = [sock.getsockname()[1] for sock in sockets]
+        finally:
+            for sock in sockets:
+                sock.close()
+        return cls(*ports)
+
+    def model_port(self, model: str) -> int:
+        """Return the port of a model container."""
+        return int(getattr(self, model))
+
+
+def _port_is_free(port: int) -> bool:
+    """Tell whether a loopback port can be bound now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((LOOPBACK, port))
+        except OSError:
+            return False
+    return True
+
+
+def _http_status(port: int, path: str) -> int | None:
+    """GET a loopback URL; return the status, or None when nothing answers yet."""
+    connection = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
+    try:
+        connection.request("GET", path)
+        return connection.getresponse().status
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        connection.close()
+
+
+def _pings(port: int) -> bool:
+    """Tell whether a model container answers GET /ping with 200."""
+    return _http_status(port, "/ping") == 200
+
+
+def _accepts(port: int) -> bool:
+    """Tell whether something accepts TCP connections on a loopback port."""
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass(eq=False)
+class _Child:
+    """A server the stack runs as a subprocess."""
+
+    name: str
+    argv: list[str]
+    port: int
+    ready: Callable[[], bool]
+    log_path: Path | None = None
+    process: subprocess.Popen[bytes] | None = None
+    log_file: IO[bytes] | None = field(default=None, repr=False)
+    is_ready: bool = False
+
+    def tail(self, lines: int = 25) -> str:
+        """Return the end of the child's log, for error messages."""
+        if self.log_path is None:
+            return "(its output is above)"
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class OfflineStack:
+    """Start and stop the offline stack; a context manager for tests."""
+
+    def __init__(
+        self,
+        ports: StackPorts | None = None,
+        parameter_overrides: Mapping[str, str] | None = None,
+        template_path: Path | str = DEFAULT_TEMPLATE,
+        *,
+        quiet: bool = True,
+        log_dir: Path | str | None = None,
+        max_workers: int = DEFAULT_MAX_WORKERS,
+        prewarm: bool = True,
+        startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
+        container_timeout: float | None = None,
+        integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+    ) -> None:
+        self.ports = ports or StackPorts.free()
+        self.template: SamTemplate = load_template(template_path, parameter_overrides)
+        self.quiet = quiet
+        self._own_log_dir = log_dir is None
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="offline-stack-"))
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.max_workers = max_workers
+        self.prewarm = prewarm
+        self.startup_timeout = startup_timeout
+        self.container_timeout = container_timeout
+        self.integration_timeout = integration_timeout
+        self.pools: dict[str, FunctionPool] = {}
+        self.api: LocalApi | None = None
+        self.warm_errors: dict[str, list[str]] = {}
+        self._children: list[_Child] = []
+        self._function_log: IO[bytes] | None = None
+        self._started = False
+
+    # URLs ---------------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        """Root URL of the local REST API (like sam local start-api)."""
+        return f"http://{LOOPBACK}:{self.ports.api}"
+
+    @property
+    def stage_url(self) -> str:
+        """URL of the API under its stage, shaped like the deployed ApiUrl."""
+        stages = [api.stage_name for api in self.template.apis()]
+        return f"{self.api_url}/{stages[0]}" if stages else self.api_url
+
+    @property
+    def moto_url(self) -> str:
+        """URL of the moto server."""
+        return f"http://{LOOPBACK}:{self.ports.moto}"
+
+    @property
+    def sagemaker_url(self) -> str:
+        """URL of the SageMaker Runtime stand-in."""
+        return f"http://{LOOPBACK}:{self.ports.sagemaker}"
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        """Endpoint name -> URL of the container that serves it."""
+        return {
+            name: f"http://{LOOPBACK}:{self.ports.model_port(model)}"
+            for name, model in MODEL_ENDPOINTS.items()
+        }
+
+    def function_env(self, logical_id: str) -> dict[str, str]:
+        """Return the environment a function's workers get."""
+        if logical_id in self.pools:
+            return dict(self.pools[logical_id].environment)
+        return dict(self._new_pool(logical_id, start=False).environment)
+
+    def invoke(self, logical_id: str, event: Any) -> InvokeResult:
+        """Invoke a function directly (like lambda invoke) through its warm pool."""
+        return self.pools[logical_id].invoke(event)
+
+    # Lifecycle ----------------------------------------------------------------
+
+    def __enter__(self) -> OfflineStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        """Start every piece in parallel and wait until all are ready."""
+        if self._started:
+            return
+        self._started = True
+        atexit.register(self.stop)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        """Launch, then wait for readiness; raise StackError with the reason."""
+        os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+        self._check_ports()
+        deadline = time.monotonic() + self.startup_timeout
+        self._children = self._plan_children()
+        for child in self._children:
+            self._launch(child)
+        if self.quiet:
+            self._function_log = (self.log_dir / "functions.log").open("ab")
+        for function in self.template.functions():
+            self.pools[function.logical_id] = self._new_pool(
+                function.logical_id, start=True
+            )
+        warmers = [
+            threading.Thread(target=self._warm, args=(logical_id,), daemon=True)
+            for logical_id in self.pools
+            if self.prewarm
+        ]
+        for warmer in warmers:
+            warmer.start()
+        self.api = LocalApi.from_template(
+            self.template,
+            self.pools,
+            port=self.ports.api,
+            integration_timeout=self.integration_timeout,
+        ).start()
+        self._wait_ready(deadline)
+        self._create_async_bucket()
+        for warmer in warmers:
+            warmer.join(max(0.0, deadline - time.monotonic()))
+
+    def stop(self) -> None:
+        """Stop the API, the workers and every child process group."""
+        atexit.unregister(self.stop)
+        if self.api is not None:
+            self.api.stop()
+            self.api = None
+        for pool in self.pools.values():
+            pool.close()
+        self.pools.clear()
+        for child in self._children:
+            self._signal(child, signal.SIGTERM)
+        grace_end = time.monotonic() + STOP_GRACE_SECONDS
+        for child in self._children:
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(max(0.0, grace_end - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                log.warning("child did not stop in time, killing it: %s", child.name)
+            # Anything the child left in its group goes too.
+            self._signal(child, signal.SIGKILL)
+            child.process.wait()
+            if child.log_file is not None:
+                child.log_file.close()
+        self._children = []
+        if self._function_log is not None:
+            self._function_log.close()
+            self._function_log = None
+        if self._own_log_dir:
+            shutil.rmtree(self.log_dir, ignore_errors=True)
+        self._started = False
+
+    def wait(self) -> None:
+        """Serve until SIGINT or SIGTERM, or until a child dies."""
+        stop = threading.Event()
+
+        def on_signal(signum: int, frame: object) -> None:
+            """Ask the main loop to stop."""
+            stop.set()
+
+        previous = {
+            signum: signal.signal(signum, on_signal)
+            for signum in (signal.SIGINT, signal.SIGTERM)
+        }
+        try:
+            while not stop.wait(0.5):
+                for child in self._children:
+                    if child.process is not None and child.process.poll() is not None:
+                        raise StackError(
+                            f"{child.name} exited with status {child.process.returncode}"
+                            f"\n{child.tail()}"
+                        )
+        finally:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+
+    # Pieces -------------------------------------------------------------------
+
+    def _new_pool(self, logical_id: str, *, start: bool) -> FunctionPool:
+        """Create the worker pool of one function with the stack's endpoints."""
+        output: IO[bytes] | None = self._function_log if start else None
+        return FunctionPool(
+            self.template.function(logical_id),
+            aws_endpoint_url=self.moto_url,
+            sagemaker_runtime_url=self.sagemaker_url,
+            max_workers=self.max_workers,
+            stdout=output,
+            stderr=output,
+        )
+
+    def _warm(self, logical_id: str) -> None:
+        """Cold-start one worker so the first request is fast and import errors show early."""
+        try:
+            errors = self.pools[logical_id].warm(1)
+        except RuntimeError:
+            # The pool was closed because startup failed elsewhere.
+            return
+        if errors:
+            self.warm_errors[logical_id] = errors
+            log.warning("function failed to initialise: %s", logical_id)
+
+    def _check_ports(self) -> None:
+        """Fail early, and clearly, when a port is taken."""
+        busy = [
+            f"{getattr(self.ports, name)} ({variable})"
+            for name, variable in PORT_VARIABLES.items()
+            if not _port_is_free(getattr(self.ports, name))
+        ]
+        if busy:
+            raise StackError(
+                "ports already in use: "
+                + ", ".join(busy)
+                + "; stop what holds them or choose other ports"
+            )
+
+    def _plan_children(self) -> list[_Child]:
+        """Describe the subprocesses of the stack."""
+        python = sys.executable
+        ports = self.ports
+        children = [
+            _Child(
+                "moto",
+                [python, "-m", "moto.server", "-H", LOOPBACK, "-p", str(ports.moto)],
+                ports.moto,
+                lambda: _http_status(ports.moto, "/moto-api/") is not None,
+            )
+        ]
+        for model in sorted(set(MODEL_ENDPOINTS.values())):
+            port = ports.model_port(model)
+            children.append(
+                _Child(
+                    f"container {model}",
+                    [python, "-m", "offline.containers", model, "--port", str(port)],
+                    port,
+                    functools.partial(_pings, port),
+                )
+            )
+        runtime = [
+            python,
+            "-m",
+            "offline.sagemaker_runtime",
+            "--port",
+            str(ports.sagemaker),
+        ]
+        for name, url in self.endpoints.items():
+            runtime += ["--endpoint", f"{name}={url}"]
+        if self.container_timeout is not None:
+            runtime += ["--container-timeout", str(self.container_timeout)]
+        runtime += [
+            "--s3-endpoint", self.moto_url,
+            "--async-output", f"s3://{ASYNC_BUCKET}/outputs",
+            "--async-failure", f"s3://{ASYNC_BUCKET}/failures",
+        ]  # fmt: skip
+        children.append(
+            _Child(
+                "sagemaker runtime",
+                runtime,
+                ports.sagemaker,
+                lambda: _accepts(ports.sagemaker),
+            )
+        )
+        return children
+
+    def _child_env(self) -> dict[str, str]:
+        """Environment of the children: this one, made safe for offline use."""
+        env = {
+            key: value
+            for key, value in os.environ.items()
+            if not key.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE"))
+        }
+        pythonpath = [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
+        env.update(DUMMY_CREDENTIALS)
+        env.update(
+            AWS_EC2_METADATA_DISABLED="true",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
+            AWS_CONFIG_FILE=os.devnull,
+            AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+            AWS_ENDPOINT_URL=self.moto_url,
+            PYTHONPATH=os.pathsep.join(pythonpath),
+            PYTHONUNBUFFERED="1",
+        )
+        return env
+
+    def _launch(self, child: _Child) -> None:
+        """Start a child in its own process group, its output in a log file or inherited."""
+        # moto logs every request: it always goes to a file.
+        if self.quiet or child.name == "moto":
+            child.log_path = self.log_dir / f"{child.name.replace(' ', '-')}.log"
+            child.log_file = child.log_path.open("ab")
+        log.info("starting %s on port %d", child.name, child.port)
+        child.process = subprocess.Popen(  # noqa: S603 - fixed argv, no shell
+            child.argv,
+            cwd=str(ROOT),
+            env=self._child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=child.log_file,
+            stderr=subprocess.STDOUT if child.log_file is not None else None,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def _signal(child: _Child, signum: int) -> None:
+        """Signal a child's whole process group if it is still there."""
+        if child.process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.process.pid, signum)
+
+    def _wait_ready(self, deadline: float) -> None:
+        """Poll every child until all are ready; fail on an early exit or the deadline."""
+        pending = list(self._children)
+        while pending:
+            for child in list(pending):
+                assert child.process is not None
+                if child.process.poll() is not None:
+                    raise StackError(
+                        f"{child.name} exited with status {child.process.returncode} "
+                        f"before it was ready:\n{child.tail()}"
+                    )
+                if child.ready():
+                    child.is_ready = True
+                    pending.remove(child)
+                    log.info("ready: %s", child.name)
+            if pending and time.monotonic() > deadline:
+                names = ", ".join(child.name for child in pending)
+                raise StackError(
+                    f"not ready after {self.startup_timeout:.0f} s: {names}\n"
+                    + "\n".join(child.tail() for child in pending)
+                )
+            if pending:
+                time.sleep(0.05)
+
+    def _create_async_bucket(self) -> None:
+        """Create the bucket the stand-in writes async results to."""
+        import boto3  # noqa: PLC0415 - slow import, only once moto is up
+
+        client = boto3.client(
+            "s3",
+            endpoint_url=self.moto_url,
+            region_name=REGION,
+            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        )
+        client.create_bucket(Bucket=ASYNC_BUCKET)
+
+    # Reporting ----------------------------------------------------------------
+
+    def summary(self) -> str:
+        """Describe what is up and where, with sample requests."""
+        lines = [f"Offline stack is up ({STACK_NAME}, {REGION}):", ""]
+        for api in self.template.apis():
+            lines.append(
+                f"  REST API {api.logical_id}: {self.api_url}/{api.stage_name}"
+                f"  (also at the root, {self.api_url})"
+            )
+            for route in self.template.routes():
+                if route.api_logical_id == api.logical_id:
+                    lines.append(
+                        f"    {route.method:<7} {route.path}  -> {route.function_logical_id}"
+                    )
+        lines.append("    (IAM authorization is not checked locally)")
+        for function in self.template.functions():
+            errors = self.warm_errors.get(function.logical_id)
+            status = "warm" if self.prewarm else "cold"
+            if errors:
+                status = f"INIT FAILED: {errors[0]}"
+            lines.append(
+                f"  function {function.logical_id}: {function.handler}"
+                f" ({function.timeout} s, up to {self.max_workers} workers, {status})"
+            )
+        lines.append(f"  SageMaker Runtime: {self.sagemaker_url}")
+        for name, url in self.endpoints.items():
+            lines.append(f"    endpoint {name:<18} -> {url}")
+        lines.append(
+            f"  moto: {self.moto_url}  (async results in s3://{ASYNC_BUCKET}/outputs)"
+        )
+        lines.append(f"  logs: {self.log_dir}")
+        curl = self._sample_curls()
+        if curl:
+            lines += ["", "Try:", *curl]
+        return "\n".join(lines)
+
+    def _sample_curls(self) -> list[str]:
+        """Build sample curl commands for the first route."""
+        routes = self.template.routes()
+        if not routes:
+            return []
+        route = routes[0]
+        api = next(
+            api for api in self.template.apis() if api.logical_id == route.api_logical_id
+        )
+        method = "POST" if route.method == "ANY" else route.method
+        samples = [
+            ("echo", "application/json", '{"hello": "world"}'),
+            ("breast-cancer-xgb", "text/csv", SAMPLE_CSV_ROW),
+        ]
+        commands: list[str] = []
+        for endpoint, content_type, body in samples:
+            path = route.path.replace("{endpoint}", endpoint)
+            for segment in path.split("/"):
+                if segment.startswith("{"):
+                    path = path.replace(segment, "example")
+            commands.append(
+                f"  curl -sS -X {method} {self.api_url}/{api.stage_name}{path} "
+                f"-H 'Content-Type: {content_type}' --data-binary '{body}'"
+            )
+        return commands
+
+
+def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Parse the command line."""
+    defaults = StackPorts.from_env()
+    parser = argparse.ArgumentParser(
+        prog="python -m offline.stack",
+        description="Run the gateway offline: moto, model containers, SageMaker Runtime "
+        "stand-in and the template's API on 127.0.0.1.",
+    )
+    parser.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="KEY=VALUE",
+        help="template parameters, like sam local --parameter-overrides",
+    )
+    parser.add_argument("--template", type=Path, default=DEFAULT_TEMPLATE)
+    for name, variable in PORT_VARIABLES.items():
+        parser.add_argument(
+            f"--{name}-port",
+            type=int,
+            default=getattr(defaults, name),
+            help=f"port of {name} (env {variable}, default %(default)s)",
+        )
+    parser.add_argument("--max-workers", type=int, default=DEFAULT_MAX_WORKERS)
+    parser.add_argument("--container-timeout", type=float, default=None)
+    parser.add_argument(
+        "--quiet", action="store_true", help="send all output to log files"
+    )
+    parser.add_argument(
+        "--no-prewarm", action="store_true", help="no cold start at startup"
+    )
+    parser.add_argument("--log-level", default="INFO")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the offline stack until interrupted."""
+    args = _parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    ports = StackPorts(**{name: getattr(args, f"{name}_port") for name in PORT_VARIABLES})
+    try:
+        stack = OfflineStack(
+            ports,
+            parse_parameter_overrides(args.parameter_overrides),
+            args.template,
+            quiet=args.quiet,
+            max_workers=args.max_workers,
+            prewarm=not args.no_prewarm,
+            container_timeout=args.container_timeout,
+        )
+    except (TemplateError, StackError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    # SIGTERM during startup must still tear the children down.
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        stack.start()
+        print(stack.summary(), flush=True)
+        print("\nCtrl-C stops everything.", flush=True)
+        stack.wait()
+    except KeyboardInterrupt:
+        pass
+    except StackError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        print("stopping the offline stack", file=sys.stderr, flush=True)
+        stack.stop()
+    return 0
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    """Turn SIGTERM into the same clean exit as Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,501 @@
+"""Tests of the offline stack's template loader, Lambda runtime and local REST API.
+
+The API tests run a small handler from a temporary directory behind a small
+template: no moto, containers or network beyond 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import http.client
+import json
+import os
+import subprocess
+import textwrap
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from offline.apigateway import LocalApi
+from offline.lambda_runtime import FunctionPool
+from offline.template import (
+    DEFAULT_TEMPLATE,
+    LocalResource,
+    SamTemplate,
+    TemplateError,
+    load_template,
+    parse_parameter_overrides,
+)
+
+# Template loader, on the project's template ---------------------------------------
+
+
+def test_api_function_environment_is_resolved() -> None:
+    function = load_template().function("ApiFunction")
+
+    assert function.handler == "gateway.handlers.api.handler"
+    assert function.code_uri == DEFAULT_TEMPLATE.parent / "functions"
+    assert (function.runtime, function.timeout, function.memory_size) == (
+        "python3.13",
+        29,
+        512,
+    )
+    assert function.environment == {
+        "POWERTOOLS_SERVICE_NAME": "inference-gateway",
+        "POWERTOOLS_LOG_LEVEL": "INFO",
+        "POWERTOOLS_METRICS_NAMESPACE": "InferenceGateway",
+        "ALLOWED_ENDPOINTS": "breast-cancer-xgb,echo",
+        "SYNC_TIMEOUT_SECONDS": "25",
+    }
+    # LoggingConfig.LogGroup is a !Ref to the log group resource.
+    assert function.log_group_name == "inference-gateway-local-ApiFunctionLogGroup"
+
+
+def test_api_route_and_stage() -> None:
+    template = load_template()
+
+    [route] = template.routes()
+    [api] = template.apis()
+
+    assert (route.method, route.path, route.function_logical_id) == (
+        "POST",
+        "/endpoints/{endpoint}/invocations",
+        "ApiFunction",
+    )
+    assert route.api_logical_id == "GatewayApi"
+    assert api.stage_name == "v1"
+    assert api.binary_media_types == ("*/*",)
+
+
+def test_parameter_overrides_reach_environment_and_stage() -> None:
+    overrides = parse_parameter_overrides(
+        ["AllowedEndpoints=a,b", "ParameterKey=StageName,ParameterValue=prod"]
+    )
+    template = load_template(parameter_overrides=overrides)
+
+    assert template.parameters["AllowedEndpoints"] == ["a", "b"]
+    assert template.function("ApiFunction").environment["ALLOWED_ENDPOINTS"] == "a,b"
+    assert template.apis()[0].stage_name == "prod"
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["SyncTimeoutSeconds=28", "LogLevel=TRACE", "StageName=no-dashes", "Unknown=1"],
+)
+def test_parameter_constraints_are_enforced(override: str) -> None:
+    with pytest.raises(TemplateError):
+        load_template(parameter_overrides=parse_parameter_overrides([override]))
+
+
+def test_nested_split_sub_join_in_policy() -> None:
+    template = load_template()
+    policies = template.resolve(
+        template.resources["ApiFunction"]["Properties"]["Policies"]
+    )
+
+    assert policies[0]["Statement"][0]["Resource"] == [
+        "arn:aws:sagemaker:us-east-1:123456789012:endpoint/breast-cancer-xgb",
+        "arn:aws:sagemaker:us-east-1:123456789012:endpoint/echo",
+    ]
+
+
+def test_outputs_use_local_physical_names() -> None:
+    template = load_template(resources={"GatewayApi": LocalResource(ref="abcdefghij")})
+
+    assert template.outputs() == {
+        "ApiUrl": "https://abcdefghij.execute-api.us-east-1.amazonaws.com/v1",
+        "ApiFunctionName": "ApiFunction",
+    }
+
+
+def test_short_tags_conditions_and_local_resources(tmp_path: Path) -> None:
+    (tmp_path / "template.yaml").write_text(
+        textwrap.dedent(
+            """\
+            AWSTemplateFormatVersion: 2010-09-09
+            Parameters:
+              Env: {Type: String, Default: dev}
+            Conditions:
+              IsProd: !Equals [!Ref Env, prod]
+              NotProd: !Not [!Condition IsProd]
+            Mappings:
+              Sizes: {dev: {Memory: 256}}
+            Resources:
+              Bucket:
+                Type: AWS::S3::Bucket
+              Fn:
+                Type: AWS::Serverless::Function
+                Properties:
+                  CodeUri: src/
+                  Handler: app.handler
+                  Environment:
+                    Variables:
+                      BUCKET: !Ref Bucket
+                      BUCKET_ARN: !GetAtt Bucket.Arn
+                      LITERAL: !Sub "${!NotAVariable}-${AWS::Region}"
+                      PICK: !Select [1, !Split ["/", "a/b/c"]]
+                      SIZE: !FindInMap [Sizes, !Ref Env, Memory]
+                      MODE: !If [IsProd, strict, !If [NotProd, relaxed, never]]
+                      ENCODED: !Base64 hi
+                      BOTH: !Join ["", [!Ref Env, !GetAtt [Bucket, Arn]]]
+                  Tags:
+                    Drop: !Ref AWS::NoValue
+            """
+        )
+    )
+    template = load_template(
+        tmp_path / "template.yaml",
+        resources={"Bucket": LocalResource("local-bucket", {"Arn": "arn:local"})},
+    )
+
+    function = template.function("Fn")
+
+    assert template.document["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert function.code_uri == tmp_path / "src"
+    assert function.environment == {
+        "BUCKET": "local-bucket",
+        "BUCKET_ARN": "arn:local",
+        "LITERAL": "${NotAVariable}-us-east-1",
+        "PICK": "b",
+        "SIZE": "256",
+        "MODE": "relaxed",
+        "ENCODED": "aGk=",
+        "BOTH": "devarn:local",
+    }
+    assert template.resolve(template.resources["Fn"]["Properties"]["Tags"]) == {}
+
+
+# Local API with a throwaway handler -----------------------------------------------
+
+HANDLER = """
+import json
+import os
+import time
+
+
+def handler(event, context):
+    name = (event.get("pathParameters") or {}).get("name", "")
+    if name == "boom":
+        raise ValueError("boom")
+    if name == "malformed":
+        return {"statusCode": 200, "body": "x", "unexpected": True}
+    if name in ("slow", "nap"):
+        time.sleep({"slow": 5, "nap": 0.4}[name])
+    if name in ("event", "nap") or (event.get("queryStringParameters") or {}).get("show"):
+        return {
+            "statusCode": 200,
+            "body": json.dumps({
+                "event": event,
+                "pid": os.getpid(),
+                "env": dict(os.environ),
+                "context": {
+                    "function_name": context.function_name,
+                    "memory_limit_in_mb": context.memory_limit_in_mb,
+                    "remaining": context.get_remaining_time_in_millis(),
+                    "arn": context.invoked_function_arn,
+                    "request_id": context.aws_request_id,
+                },
+            }),
+        }
+    return {
+        "statusCode": 201,
+        "headers": {"Content-Type": "application/octet-stream", "X-One": "1"},
+        "multiValueHeaders": {"X-Many": ["a", "b"]},
+        "body": event["body"] or "",
+        "isBase64Encoded": event["isBase64Encoded"],
+    }
+
+
+def crash(event, context):
+    os._exit(3)
+
+
+def sleepy(event, context):
+    time.sleep(3)
+    return {"statusCode": 200, "body": "late"}
+"""
+
+TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Globals:
+  Function:
+    CodeUri: code/
+    Runtime: python3.13
+    Timeout: 1
+    Environment:
+      Variables:
+        GREETING: !Sub "hello from ${AWS::StackName}"
+Resources:
+  Api:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: test
+      BinaryMediaTypes: ["*~1*"]
+  Things:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.handler
+      Events:
+        Any:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: "/things/{name}", Method: ANY}
+  Sleepy:
+    Type: AWS::Serverless::Function
+    Properties:
+      Handler: app.sleepy
+      Timeout: 10
+      Events:
+        Post:
+          Type: Api
+          Properties: {RestApiId: !Ref Api, Path: /sleep, Method: POST}
+"""
+
+INTEGRATION_TIMEOUT = 1.5
+
+
+@pytest.fixture(scope="module")
+def app_template(tmp_path_factory: pytest.TempPathFactory) -> SamTemplate:
+    root = tmp_path_factory.mktemp("app")
+    (root / "code").mkdir()
+    (root / "code" / "app.py").write_text(HANDLER)
+    (root / "template.yaml").write_text(TEMPLATE)
+    return load_template(root / "template.yaml")
+
+
+@pytest.fixture(scope="module")
+def pools(
+    app_template: SamTemplate, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, FunctionPool]]:
+    log_path = tmp_path_factory.mktemp("logs") / "functions.log"
+    with log_path.open("ab") as log_file:
+        created = {
+            function.logical_id: FunctionPool(
+                function, {"EXTRA": "yes"}, stdout=log_file, stderr=log_file
+            )
+            for function in app_template.functions()
+        }
+        yield created
+        for pool in created.values():
+            pool.close()
+
+
+@pytest.fixture(scope="module")
+def api(app_template: SamTemplate, pools: dict[str, FunctionPool]) -> Iterator[LocalApi]:
+    with LocalApi.from_template(
+        app_template, pools, port=0, integration_timeout=INTEGRATION_TIMEOUT
+    ) as local_api:
+        yield local_api
+
+
+def request(
+    api: LocalApi,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", api.port, timeout=30)
+    try:
+        connection.putrequest(method, path)
+        for name, value in headers or []:
+            connection.putheader(name, value)
+        connection.putheader("Content-Length", str(len(body or b"")))
+        connection.endheaders(body)
+        response = connection.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        connection.close()
+
+
+def test_binary_round_trip_is_byte_for_byte(api: LocalApi) -> None:
+    payload = bytes(range(256)) * 64 + os.urandom(200_000)
+
+    for prefix in ("", "/test"):
+        status, headers, body = request(
+            api, "POST", f"{prefix}/things/blob", payload, [("Content-Type", "image/png")]
+        )
+
+        assert status == 201
+        assert body == payload
+        assert headers["Content-Type"] == "application/octet-stream"
+        assert headers.get_all("X-Many") == ["a", "b"]
+        assert headers["X-One"] == "1"
+        assert headers["x-amzn-RequestId"]
+
+
+def test_proxy_event_shape(api: LocalApi) -> None:
+    status, _, body = request(
+        api,
+        "PUT",
+        "/test/things/event?a=1&a=2&b=",
+        b'{"x": 1}',
+        [("Content-Type", "application/json"), ("X-Dup", "one"), ("X-Dup", "two")],
+    )
+
+    assert status == 200
+    event = json.loads(body)["event"]
+    assert event["resource"] == "/things/{name}"
+    assert event["path"] == "/things/event"
+    assert event["httpMethod"] == "PUT"
+    assert event["pathParameters"] == {"name": "event"}
+    assert event["queryStringParameters"] == {"a": "2", "b": ""}
+    assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"], "b": [""]}
+    assert event["stageVariables"] is None
+    assert event["headers"]["X-Dup"] == "two"
+    assert event["multiValueHeaders"]["X-Dup"] == ["one", "two"]
+    # BinaryMediaTypes */*: even JSON arrives base64-encoded.
+    assert event["isBase64Encoded"] is True
+    assert event["body"] == "eyJ4IjogMX0="
+    context = event["requestContext"]
+    assert context["path"] == "/test/things/event"
+    assert context["stage"] == "test"
+    assert context["resourcePath"] == "/things/{name}"
+    assert context["accountId"] == "123456789012"
+    assert context["identity"]["sourceIp"] == "127.0.0.1"
+
+
+def test_empty_request_has_null_body_and_query(api: LocalApi) -> None:
+    _, _, body = request(api, "GET", "/things/event")
+
+    event = json.loads(body)["event"]
+    assert event["body"] is None
+    assert event["isBase64Encoded"] is False
+    assert event["queryStringParameters"] is None
+    assert event["multiValueQueryStringParameters"] is None
+
+
+def test_function_sees_lambda_environment_and_context(api: LocalApi) -> None:
+    _, headers, body = request(api, "GET", "/things/event")
+
+    answer = json.loads(body)
+    env, context = answer["env"], answer["context"]
+    assert env["GREETING"] == "hello from inference-gateway-local"
+    assert env["EXTRA"] == "yes"
+    assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+    assert env["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+    assert env["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"].startswith("http://127.0.0.1:")
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "Things"
+    assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.13"
+    assert env["_HANDLER"] == "app.handler"
+    assert context["function_name"] == "Things"
+    assert context["memory_limit_in_mb"] == "128"
+    assert 0 < context["remaining"] <= 1000
+    # API Gateway and Lambda each have their own request id.
+    assert answer["event"]["requestContext"]["requestId"] == headers["x-amzn-RequestId"]
+    assert context["request_id"] not in ("", headers["x-amzn-RequestId"])
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("GET", "/nowhere"), ("GET", "/things"), ("GET", "/things/a/b"), ("GET", "/sleep")],
+)
+def test_unknown_route_or_method_is_403(api: LocalApi, method: str, path: str) -> None:
+    status, headers, body = request(api, method, path)
+
+    assert status == 403
+    assert json.loads(body) == {"message": "Missing Authentication Token"}
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+
+
+def test_payload_over_10_mb_is_413(api: LocalApi) -> None:
+    status, _, body = request(api, "POST", "/things/blob", b"x" * (10 * 1024 * 1024 + 1))
+
+    assert status == 413
+    assert json.loads(body) == {"message": "Request Too Long"}
+
+
+def test_event_over_lambda_limit_is_413(api: LocalApi) -> None:
+    # 5 MB of body is 6.7 MB once base64-encoded: over Lambda's 6 MB invoke limit.
+    status, _, body = request(api, "POST", "/things/blob", b"x" * (5 * 1024 * 1024))
+
+    assert status == 413
+    assert json.loads(body) == {"message": "Request Too Long"}
+
+
+@pytest.mark.parametrize("name", ["boom", "malformed"])
+def test_function_error_or_bad_response_is_502(api: LocalApi, name: str) -> None:
+    status, _, body = request(api, "GET", f"/things/{name}")
+
+    assert status == 502
+    assert json.loads(body) == {"message": "Internal server error"}
+
+
+def test_worker_timeout_is_killed_and_reported(
+    api: LocalApi, pools: dict[str, FunctionPool]
+) -> None:
+    started = time.monotonic()
+    status, _, _ = request(api, "GET", "/things/slow")
+
+    assert status == 502
+    assert time.monotonic() - started < 3
+    result = pools["Things"].invoke({"pathParameters": {"name": "slow"}})
+    assert result.timed_out
+    assert result.function_error == "Unhandled"
+    assert "Task timed out after 1.00 seconds" in result.payload["errorMessage"]
+    # The next invoke gets a fresh worker.
+    assert request(api, "GET", "/things/event")[0] == 200
+
+
+def test_integration_timeout_is_504(api: LocalApi) -> None:
+    started = time.monotonic()
+    status, _, body = request(api, "POST", "/sleep", b"{}")
+
+    assert status == 504
+    assert json.loads(body) == {"message": "Endpoint request timed out"}
+    assert INTEGRATION_TIMEOUT <= time.monotonic() - started < 2.9
+
+
+def test_handler_exception_is_a_lambda_error_result(
+    pools: dict[str, FunctionPool],
+) -> None:
+    result = pools["Things"].invoke({"pathParameters": {"name": "boom"}})
+
+    error: dict[str, Any] = result.payload
+    assert result.function_error == "Unhandled"
+    assert error["errorType"] == "ValueError"
+    assert error["errorMessage"] == "boom"
+    assert any("app.py" in line for line in error["stackTrace"])
+
+
+def test_concurrent_requests_use_distinct_workers(api: LocalApi) -> None:
+    with ThreadPoolExecutor(max_workers=3) as executor:
+        answers = list(
+            executor.map(lambda _: request(api, "GET", "/things/nap"), range(3))
+        )
+
+    assert [status for status, _, _ in answers] == [200, 200, 200]
+    assert len({json.loads(body)["pid"] for _, _, body in answers}) == 3
+
+
+@pytest.mark.parametrize(
+    ("handler", "error_type"),
+    [
+        ("missing_module.handler", "Runtime.ImportModuleError"),
+        ("app.missing_function", "Runtime.HandlerNotFound"),
+        ("app.crash", "Runtime.ExitError"),
+    ],
+)
+def test_init_and_runtime_failures_are_reported(
+    app_template: SamTemplate, handler: str, error_type: str
+) -> None:
+    spec = dataclasses.replace(app_template.function("Things"), handler=handler)
+
+    with FunctionPool(spec, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as pool:
+        result = pool.invoke(0)
+
+        assert result.function_error == "Unhandled"
+        assert result.payload["errorType"] == error_type
+        assert pool.worker_count == 0
+
+
+def test_path_parameters_are_decoded_once(api: LocalApi) -> None:
+    status, _, body = request(api, "GET", "/test/things/a%2Fb%2520c?show=1")
+
+    assert status == 200
+    event = json.loads(body)["event"]
+    assert event["pathParameters"] == {"name": "a/b%20c"}
+    assert event["path"] == "/things/a/b%20c"
