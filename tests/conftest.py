@@ -2,10 +2,14 @@
 
 import json
 import os
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from offline.stack import OfflineStack
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
@@ -48,3 +52,34 @@ def lambda_context() -> Any:
             return 29_000
 
     return Context()
+
+
+@pytest.fixture(scope="session")
+def offline_stack() -> Iterator[OfflineStack]:
+    """The whole offline stack on free loopback ports, shared by the tests that need it."""
+    # A short sync limit keeps the hung-model tests quick; the rule they check is the same.
+    with OfflineStack(parameter_overrides={"SyncTimeoutSeconds": "2"}) as stack:
+        yield stack
+
+
+class ModelLog:
+    """What the SageMaker stand-in forwarded to the model containers."""
+
+    def __init__(self, stack: OfflineStack) -> None:
+        self._url = f"{stack.sagemaker_url}/offline/requests"
+
+    def requests(self) -> list[dict[str, Any]]:
+        with urllib.request.urlopen(self._url, timeout=10) as response:
+            entries: list[dict[str, Any]] = json.load(response)
+        return entries
+
+    def count(self) -> int:
+        return len(self.requests())
+
+    def tagged(self, tag: str) -> list[dict[str, Any]]:
+        return [r for r in self.requests() if tag in (r.get("customAttributes") or "")]
+
+
+@pytest.fixture
+def model_log(offline_stack: OfflineStack) -> ModelLog:
+    return ModelLog(offline_stack)
