@@ -296,3 +296,22 @@ def test_unexpected_failure_is_500_without_details(lambda_context, monkeypatch):
 
     assert response["statusCode"] == 500
     assert "secret" not in response["body"]
+
+
+def test_answer_too_large_for_lambda_gives_502_with_async_hint(sagemaker, lambda_context):
+    big = b"\0" * (api.MAX_ANSWER_BYTES + 1)
+    sagemaker.add_response("invoke_endpoint", answer(big, "application/octet-stream"))
+
+    response = api.handler(load_event("api-invoke-png"), lambda_context)
+
+    assert response["statusCode"] == 502
+    assert json.loads(response["body"])["code"] == "ModelResponseTooLarge"
+
+
+def test_json_answer_that_is_not_utf8_still_leaves_byte_for_byte(sagemaker, lambda_context):
+    raw = b'{"x": "\xff\xfe"}'
+    sagemaker.add_response("invoke_endpoint", answer(raw, "application/json"))
+
+    response = api.handler(load_event("api-invoke-throttled"), lambda_context)
+
+    assert body_of(response) == raw

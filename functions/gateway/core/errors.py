@@ -114,3 +114,29 @@ class ModelTimeoutError(GatewayError):
             "POST /endpoints/{endpoint}/async-invocations for slow models."
         )
         self.timeout_seconds = timeout_seconds
+
+
+class CallbackRefusedError(GatewayError):
+    """The callback URL points somewhere the gateway must not deliver to."""
+
+    code = "CallbackRefused"
+    retryable = False
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The callback URL was refused: {reason}.")
+        self.reason = reason
+
+
+class AnswerTooLargeError(GatewayError):
+    """The model's answer is larger than the synchronous route can return."""
+
+    code = "ModelResponseTooLarge"
+    retryable = False
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(
+            f"The model answered {size} bytes; this route returns at most {limit}. "
+            "Use POST /endpoints/{endpoint}/async-invocations for large answers."
+        )
+        self.size = size
+        self.limit = limit

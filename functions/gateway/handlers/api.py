@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from gateway.aws.sagemaker import SageMakerRuntime, create_client
-from gateway.core.errors import GatewayError
+from gateway.core.errors import AnswerTooLargeError, GatewayError
 from gateway.core.invocation import invoke_sync
 from gateway.handlers.http_errors import (
     error_response,
@@ -24,6 +24,9 @@ from gateway.handlers.http_errors import (
 from gateway.models.http import InvocationHeaders
 from gateway.models.inference import InvocationResult
 from gateway.models.settings import get_settings
+
+# Lambda returns at most 6 MB of JSON, and base64 makes a body a third larger.
+MAX_ANSWER_BYTES = (6_291_456 - 16_384) * 3 // 4
 
 logger = Logger()
 tracer = Tracer()
@@ -45,6 +48,8 @@ def invoke_endpoint(
     request = headers.to_request(endpoint, request_body(app.current_event))
 
     result = invoke_sync(request, sagemaker, settings)
+    if len(result.body) > MAX_ANSWER_BYTES:
+        raise AnswerTooLargeError(len(result.body), MAX_ANSWER_BYTES)
 
     return binary_response(
         result.body,

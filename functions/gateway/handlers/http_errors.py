@@ -19,6 +19,7 @@ _STATUS: dict[type[errors.GatewayError], int] = {
     errors.ThrottledError: 429,
     errors.ModelNotReadyError: 429,
     errors.UpstreamFailureError: 502,
+    errors.AnswerTooLargeError: 502,
     errors.ServiceUnavailableError: 503,
     errors.ModelTimeoutError: 504,
 }
