@@ -13,6 +13,7 @@ logger = Logger(child=True)
 
 _STATUS: dict[type[errors.GatewayError], int] = {
     errors.RequestValidationError: 400,
+    errors.CallbackRefusedError: 400,
     errors.EndpointNotAllowedError: 404,
     errors.PayloadTooLargeError: 413,
     errors.ModelError: 424,
