@@ -308,7 +308,9 @@ def test_answer_too_large_for_lambda_gives_502_with_async_hint(sagemaker, lambda
     assert json.loads(response["body"])["code"] == "ModelResponseTooLarge"
 
 
-def test_json_answer_that_is_not_utf8_still_leaves_byte_for_byte(sagemaker, lambda_context):
+def test_json_answer_that_is_not_utf8_still_leaves_byte_for_byte(
+    sagemaker, lambda_context
+):
     raw = b'{"x": "\xff\xfe"}'
     sagemaker.add_response("invoke_endpoint", answer(raw, "application/json"))
 
