@@ -14,7 +14,12 @@ from botocore.exceptions import (
 )
 
 from gateway.core import errors
-from gateway.models.inference import InvocationRequest, InvocationResult
+from gateway.models.inference import (
+    AsyncInvocationRequest,
+    AsyncSubmission,
+    InvocationRequest,
+    InvocationResult,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
@@ -31,6 +36,13 @@ _PARAMETERS = {
     "enable_explanations": "EnableExplanations",
     "inference_component": "InferenceComponentName",
     "session_id": "SessionId",
+}
+_ASYNC_PARAMETERS = {
+    "content_type": "ContentType",
+    "accept": "Accept",
+    "custom_attributes": "CustomAttributes",
+    "request_ttl_seconds": "RequestTTLSeconds",
+    "invocation_timeout_seconds": "InvocationTimeoutSeconds",
 }
 _SERVICE_ERRORS: dict[str, Callable[[], errors.GatewayError]] = {
     "ThrottlingException": errors.ThrottledError,
@@ -88,6 +100,33 @@ class SageMakerRuntime:
             custom_attributes=response.get("CustomAttributes"),
             new_session_id=response.get("NewSessionId"),
             closed_session_id=response.get("ClosedSessionId"),
+        )
+
+    def submit(self, request: AsyncInvocationRequest) -> AsyncSubmission:
+        """Call InvokeEndpointAsync once; SageMaker only queues the work."""
+        params: dict[str, Any] = {
+            "EndpointName": request.endpoint,
+            "InputLocation": request.input_location,
+            "InferenceId": request.inference_id,
+        }
+        for field, name in _ASYNC_PARAMETERS.items():
+            value = getattr(request, field)
+            if value is not None:
+                params[name] = value
+
+        try:
+            response = self.client.invoke_endpoint_async(**params)
+        except ClientError as error:
+            raise _translate(error, request.endpoint) from error
+        except ReadTimeoutError as error:
+            raise errors.UpstreamFailureError() from error
+        except (ConnectTimeoutError, ConnectionError) as error:
+            raise errors.ServiceUnavailableError() from error
+
+        return AsyncSubmission(
+            inference_id=response.get("InferenceId") or request.inference_id,
+            output_location=response["OutputLocation"],
+            failure_location=response["FailureLocation"],
         )
 
 

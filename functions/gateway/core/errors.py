@@ -140,3 +140,46 @@ class AnswerTooLargeError(GatewayError):
         )
         self.size = size
         self.limit = limit
+
+
+class InferenceIdConflictError(GatewayError):
+    """An inference with this id already exists."""
+
+    code = "InferenceIdInUse"
+    retryable = False
+
+    def __init__(self, inference_id: str) -> None:
+        super().__init__(f"Inference {inference_id} already exists; choose another id.")
+        self.inference_id = inference_id
+
+
+class InferenceNotFoundError(GatewayError):
+    """No inference with this id is known."""
+
+    code = "InferenceNotFound"
+    retryable = False
+
+    def __init__(self, inference_id: str) -> None:
+        super().__init__(f"Inference {inference_id} is not known to this gateway.")
+        self.inference_id = inference_id
+
+
+class InputLocationNotAllowedError(GatewayError):
+    """The caller named an input location outside the deployment's allowed prefixes."""
+
+    code = "InputLocationNotAllowed"
+    retryable = False
+
+    def __init__(self) -> None:
+        super().__init__("The input location is not one this gateway may read from.")
+
+
+class RecordConflictError(GatewayError):
+    """A conditional write lost: the record had already moved on."""
+
+    code = "RecordConflict"
+    retryable = False
+
+    def __init__(self, inference_id: str) -> None:
+        super().__init__(f"Inference {inference_id} changed meanwhile.")
+        self.inference_id = inference_id

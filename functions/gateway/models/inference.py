@@ -60,6 +60,29 @@ class InvocationRequest:
 
 
 @dataclass(frozen=True, slots=True)
+class AsyncInvocationRequest:
+    """One asynchronous invocation: SageMaker reads the input from S3."""
+
+    endpoint: str
+    input_location: str
+    inference_id: str
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = None
+    request_ttl_seconds: int | None = None
+    invocation_timeout_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncSubmission:
+    """Where SageMaker will write the result or the failure of an async invocation."""
+
+    inference_id: str
+    output_location: str
+    failure_location: str
+
+
+@dataclass(frozen=True, slots=True)
 class InvocationResult:
     """The model's answer and what SageMaker says about it."""
 

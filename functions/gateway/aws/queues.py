@@ -1,0 +1,43 @@
+"""SQS: replies to callers, dead letters, and results replayed to the results queue."""
+
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_sqs import SQSClient
+
+
+def create_client() -> "SQSClient":
+    """Create an SQS client with botocore's standard retries."""
+    return boto3.client("sqs", config=Config(retries={"mode": "standard"}))
+
+
+class MessageQueues:
+    """Sends messages to SQS queues."""
+
+    def __init__(self, client: "SQSClient") -> None:
+        self.client = client
+
+    def send(
+        self,
+        queue_url: str,
+        body: str,
+        attributes: dict[str, str] | None = None,
+        deduplication_id: str | None = None,
+    ) -> str:
+        """Send one message and return its id; FIFO queues get one group per sender."""
+        message_attributes = {
+            name: {"DataType": "String", "StringValue": value}
+            for name, value in (attributes or {}).items()
+            if value
+        }
+        params = {"QueueUrl": queue_url, "MessageBody": body}
+        if message_attributes:
+            params["MessageAttributes"] = message_attributes  # type: ignore[assignment]
+        if queue_url.endswith(".fifo"):
+            params["MessageGroupId"] = "inference-gateway"
+            if deduplication_id:
+                params["MessageDeduplicationId"] = deduplication_id
+        return self.client.send_message(**params)["MessageId"]  # type: ignore[arg-type]

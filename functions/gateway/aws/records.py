@@ -1,0 +1,269 @@
+"""Inference records and result locations in the gateway's DynamoDB table.
+
+One table holds two kinds of item: ``inference#<id>`` (the record) and
+``location#<s3 uri>`` (which inference an S3 result belongs to). Every change that
+decides an outcome is a conditional write, so duplicates and races settle in the table.
+"""
+
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from gateway.core import errors
+from gateway.models.records import (
+    Callback,
+    CallbackKind,
+    Delivery,
+    InferenceRecord,
+    Status,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+_serialize = TypeSerializer().serialize
+_deserialize = TypeDeserializer().deserialize
+_CONDITION_FAILED = "ConditionalCheckFailedException"
+_FIELDS = {
+    "inference_id": "inferenceId",
+    "endpoint": "endpoint",
+    "status": "status",
+    "created_at": "createdAt",
+    "updated_at": "updatedAt",
+    "input_location": "inputLocation",
+    "request_ttl_seconds": "requestTtlSeconds",
+    "invocation_timeout_seconds": "invocationTimeoutSeconds",
+    "request_id": "requestId",
+    "output_location": "outputLocation",
+    "failure_location": "failureLocation",
+    "completed_at": "completedAt",
+    "result_location": "resultLocation",
+    "result_content_type": "resultContentType",
+    "result_size": "resultSize",
+    "failure_reason": "failureReason",
+    "delivery": "delivery",
+}
+
+
+def create_client() -> "DynamoDBClient":
+    """Create a DynamoDB client with botocore's standard retries."""
+    return boto3.client("dynamodb", config=Config(retries={"mode": "standard"}))
+
+
+class InferenceRecords:
+    """Reads and writes inference records and their result locations."""
+
+    def __init__(self, client: "DynamoDBClient", table: str, retention_days: int) -> None:
+        self.client = client
+        self._table = table
+        self._retention_seconds = retention_days * 86_400
+
+    def create(self, record: InferenceRecord) -> None:
+        """Store a new pending record; an inference id in use is a conflict."""
+        item = _to_item(record)
+        item["pk"] = f"inference#{record.inference_id}"
+        item["expiresAt"] = record.created_at // 1000 + self._retention_seconds
+        try:
+            self.client.put_item(
+                TableName=self._table,
+                Item={k: _serialize(v) for k, v in item.items()},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                raise errors.InferenceIdConflictError(record.inference_id) from error
+            raise
+
+    def get(self, inference_id: str) -> InferenceRecord | None:
+        """Read a record, or None when there is none."""
+        response = self.client.get_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"inference#{inference_id}"}},
+            ConsistentRead=True,
+        )
+        if "Item" not in response:
+            return None
+        return _from_item({k: _deserialize(v) for k, v in response["Item"].items()})
+
+    def set_locations(
+        self, inference_id: str, output: str, failure: str, now: int
+    ) -> None:
+        """Remember where SageMaker will write the result or the failure."""
+        self._update(
+            inference_id,
+            "SET outputLocation = :output, failureLocation = :failure, updatedAt = :now",
+            {":output": output, ":failure": failure, ":now": now},
+        )
+
+    def link_location(self, location: str, inference_id: str, now: int) -> bool:
+        """Say which inference a location belongs to; True if its object is already there."""
+        item = self._upsert_location(
+            location,
+            "SET inferenceId = :id, expiresAt = if_not_exists(expiresAt, :expires)",
+            {":id": inference_id, ":expires": now // 1000 + self._retention_seconds},
+        )
+        return "arrivedAt" in item
+
+    def record_arrival(self, location: str, now: int) -> str | None:
+        """Note that an object arrived at a location; return its inference id if known."""
+        item = self._upsert_location(
+            location,
+            "SET arrivedAt = if_not_exists(arrivedAt, :now), "
+            "expiresAt = if_not_exists(expiresAt, :expires)",
+            {":now": now, ":expires": now // 1000 + self._retention_seconds},
+        )
+        inference_id = item.get("inferenceId")
+        return str(inference_id) if inference_id is not None else None
+
+    def fail_submission(self, inference_id: str, reason: str, now: int) -> None:
+        """Mark a record failed because SageMaker refused it at submission."""
+        self._update(
+            inference_id,
+            "SET #status = :failed, failureReason = :reason, updatedAt = :now, "
+            "completedAt = :now",
+            {
+                ":failed": Status.FAILED.value,
+                ":reason": reason,
+                ":now": now,
+                ":pending": Status.PENDING.value,
+            },
+            condition="#status = :pending",
+        )
+
+    def complete(
+        self,
+        inference_id: str,
+        *,
+        status: Status,
+        result_location: str,
+        content_type: str | None,
+        size: int | None,
+        failure_reason: str | None,
+        delivery: Delivery,
+        now: int,
+    ) -> bool:
+        """Finish a pending record; False when another event finished it first."""
+        values: dict[str, Any] = {
+            ":status": status.value,
+            ":location": result_location,
+            ":delivery": delivery.value,
+            ":now": now,
+            ":pending": Status.PENDING.value,
+        }
+        expression = (
+            "SET #status = :status, resultLocation = :location, delivery = :delivery, "
+            "completedAt = :now, updatedAt = :now"
+        )
+        optional = {
+            "resultContentType": content_type,
+            "resultSize": size,
+            "failureReason": failure_reason,
+        }
+        for name, value in optional.items():
+            if value is not None:
+                expression += f", {name} = :{name}"
+                values[f":{name}"] = value
+        try:
+            self._update(inference_id, expression, values, condition="#status = :pending")
+        except errors.RecordConflictError:
+            return False
+        return True
+
+    def claim_delivery(self, inference_id: str, now: int, lease_ms: int) -> bool:
+        """Take the right to deliver; a crashed delivery's lease runs out and is taken over."""
+        try:
+            self._update(
+                inference_id,
+                "SET delivery = :delivering, deliveryLeaseUntil = :until, updatedAt = :now",
+                {
+                    ":delivering": Delivery.DELIVERING.value,
+                    ":pending": Delivery.PENDING.value,
+                    ":until": now + lease_ms,
+                    ":now": now,
+                },
+                condition="delivery = :pending OR "
+                "(delivery = :delivering AND deliveryLeaseUntil < :now)",
+            )
+        except errors.RecordConflictError:
+            return False
+        return True
+
+    def finish_delivery(self, inference_id: str, outcome: Delivery, now: int) -> None:
+        """Record how the delivery ended."""
+        self._update(
+            inference_id,
+            "SET delivery = :outcome, updatedAt = :now REMOVE deliveryLeaseUntil",
+            {":outcome": outcome.value, ":now": now},
+        )
+
+    def _update(
+        self,
+        inference_id: str,
+        expression: str,
+        values: dict[str, Any],
+        condition: str | None = None,
+    ) -> None:
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "Key": {"pk": {"S": f"inference#{inference_id}"}},
+            "UpdateExpression": expression,
+            "ExpressionAttributeValues": {k: _serialize(v) for k, v in values.items()},
+            "ConditionExpression": condition or "attribute_exists(pk)",
+        }
+        if "#status" in expression or (condition and "#status" in condition):
+            params["ExpressionAttributeNames"] = {"#status": "status"}
+        try:
+            self.client.update_item(**params)
+        except ClientError as error:
+            if _code(error) == _CONDITION_FAILED:
+                raise errors.RecordConflictError(inference_id) from error
+            raise
+
+    def _upsert_location(
+        self, location: str, expression: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        response = self.client.update_item(
+            TableName=self._table,
+            Key={"pk": {"S": f"location#{location}"}},
+            UpdateExpression=expression,
+            ExpressionAttributeValues={k: _serialize(v) for k, v in values.items()},
+            ReturnValues="ALL_NEW",
+        )
+        return {k: _deserialize(v) for k, v in response.get("Attributes", {}).items()}
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _to_item(record: InferenceRecord) -> dict[str, Any]:
+    values = asdict(record)
+    item = {_FIELDS[k]: v for k, v in values.items() if k in _FIELDS and v is not None}
+    item["status"] = record.status.value
+    item["delivery"] = record.delivery.value
+    if record.callback is not None:
+        item["callback"] = {
+            "kind": record.callback.kind.value,
+            "target": record.callback.target,
+        }
+    return item
+
+
+def _from_item(item: dict[str, Any]) -> InferenceRecord:
+    names = {v: k for k, v in _FIELDS.items()}
+    values: dict[str, Any] = {names[k]: v for k, v in item.items() if k in names}
+    for field in ("created_at", "updated_at", "completed_at", "result_size"):
+        if values.get(field) is not None:
+            values[field] = int(values[field])
+    for field in ("request_ttl_seconds", "invocation_timeout_seconds"):
+        values[field] = int(values[field])
+    values["status"] = Status(values["status"])
+    values["delivery"] = Delivery(values.get("delivery", Delivery.NONE.value))
+    callback = item.get("callback")
+    if callback:
+        values["callback"] = Callback(CallbackKind(callback["kind"]), callback["target"])
+    return InferenceRecord(**values)

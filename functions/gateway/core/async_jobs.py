@@ -1,0 +1,224 @@
+"""Asynchronous inference: submit, correlate SageMaker's locations, report status.
+
+The record is written before SageMaker is called. SageMaker names its output object
+itself, so the gateway links each location SageMaker returns to the inference; a
+result that lands before that link exists is replayed to the results queue.
+"""
+
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import quote_plus
+
+from aws_lambda_powertools import Logger
+
+from gateway.aws.queues import MessageQueues
+from gateway.aws.records import InferenceRecords
+from gateway.aws.storage import ObjectStore, StoredObject, split_location
+from gateway.core import errors
+from gateway.core.callbacks import check_callback
+from gateway.core.invocation import ModelRuntime
+from gateway.models.inference import AsyncInvocationRequest, AsyncSubmission
+from gateway.models.records import Callback, Delivery, InferenceRecord, Status
+from gateway.models.settings import (
+    DEFAULT_INVOCATION_TIMEOUT_SECONDS,
+    DEFAULT_REQUEST_TTL_SECONDS,
+    Settings,
+)
+
+logger = Logger(child=True)
+
+# Results small enough to read back inline in a status answer or a callback.
+INLINE_RESULT_LIMIT = 256 * 1024
+_TEXT_TYPES = ("application/json", "application/jsonlines", "application/xml")
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncJob:
+    """What a caller asks of an async inference, before the gateway stores anything."""
+
+    endpoint: str
+    body: bytes | None = None
+    input_location: str | None = None
+    inference_id: str | None = None
+    content_type: str | None = None
+    accept: str | None = None
+    custom_attributes: str | None = None
+    request_ttl_seconds: int | None = None
+    invocation_timeout_seconds: int | None = None
+    callback: Callback | None = None
+    request_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AsyncServices:
+    """The AWS services the async flow uses."""
+
+    sagemaker: "AsyncRuntime"
+    records: InferenceRecords
+    store: ObjectStore
+    queues: MessageQueues
+
+
+class AsyncRuntime(ModelRuntime, Protocol):
+    """What the async flow needs from SageMaker Runtime."""
+
+    def submit(self, request: AsyncInvocationRequest) -> AsyncSubmission: ...
+
+
+@dataclass(frozen=True, slots=True)
+class InferenceView:
+    """An inference as its caller sees it."""
+
+    record: InferenceRecord
+    status: Status
+    result_url: str | None = None
+    result: str | None = None
+
+
+def submit_async(
+    job: AsyncJob,
+    services: AsyncServices,
+    settings: Settings,
+    clock: Callable[[], int] = now_ms,
+) -> AsyncSubmission:
+    """Record the inference, hand its input to SageMaker, and link its result paths."""
+    if not settings.allows(job.endpoint):
+        raise errors.EndpointNotAllowedError(job.endpoint)
+    if job.input_location is not None and not settings.allows_input(job.input_location):
+        raise errors.InputLocationNotAllowedError()
+    if job.callback is not None:
+        check_callback(job.callback, settings)
+
+    inference_id = job.inference_id or str(uuid.uuid4())
+    # Stored payloads are named by a fresh uuid: a caller's id may hold any character.
+    input_key = str(uuid.uuid4())
+    input_location = job.input_location or services.store.location_of_input(input_key)
+    created = clock()
+    services.records.create(
+        InferenceRecord(
+            inference_id=inference_id,
+            endpoint=job.endpoint,
+            status=Status.PENDING,
+            created_at=created,
+            updated_at=created,
+            input_location=input_location,
+            request_ttl_seconds=job.request_ttl_seconds or DEFAULT_REQUEST_TTL_SECONDS,
+            invocation_timeout_seconds=(
+                job.invocation_timeout_seconds or DEFAULT_INVOCATION_TIMEOUT_SECONDS
+            ),
+            callback=job.callback,
+            request_id=job.request_id,
+            delivery=Delivery.NONE,
+        )
+    )
+
+    try:
+        if job.input_location is None:
+            services.store.put_input(input_key, job.body or b"", job.content_type)
+        submission = services.sagemaker.submit(
+            AsyncInvocationRequest(
+                endpoint=job.endpoint,
+                input_location=input_location,
+                inference_id=inference_id,
+                content_type=job.content_type,
+                accept=job.accept,
+                custom_attributes=job.custom_attributes,
+                request_ttl_seconds=job.request_ttl_seconds,
+                invocation_timeout_seconds=job.invocation_timeout_seconds,
+            )
+        )
+    except errors.GatewayError as error:
+        services.records.fail_submission(inference_id, error.code, clock())
+        raise
+    except Exception:
+        services.records.fail_submission(inference_id, "InternalFailure", clock())
+        raise
+
+    _link(submission, services, settings, clock())
+    logger.info("async inference submitted", inference_id=inference_id)
+    return submission
+
+
+def _link(
+    submission: AsyncSubmission, services: AsyncServices, settings: Settings, now: int
+) -> None:
+    services.records.set_locations(
+        submission.inference_id,
+        submission.output_location,
+        submission.failure_location,
+        now,
+    )
+    for location in (submission.output_location, submission.failure_location):
+        if services.records.link_location(location, submission.inference_id, now):
+            # The object landed before the link: its notification found nothing to
+            # complete, so it is sent to the results queue again.
+            logger.info(
+                "result arrived before its link; replaying", location_kind="early"
+            )
+            services.queues.send(settings.results_queue_url, replay_event(location))
+
+
+def replay_event(location: str) -> str:
+    """An S3 notification for an object, shaped as S3 sends it to the results queue."""
+    bucket, key = split_location(location)
+    record = {
+        "eventVersion": "2.1",
+        "eventSource": "aws:s3",
+        "eventName": "ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": quote_plus(key, safe="/")}},
+    }
+    return json.dumps({"Records": [record]})
+
+
+def get_inference(
+    inference_id: str,
+    services: AsyncServices,
+    settings: Settings,
+    *,
+    inline: bool = False,
+    clock: Callable[[], int] = now_ms,
+) -> InferenceView:
+    """Read an inference's status and, when it is done, where its result is."""
+    record = services.records.get(inference_id)
+    if record is None:
+        raise errors.InferenceNotFoundError(inference_id)
+
+    status = record.status_at(clock())
+    if status is not Status.COMPLETED or record.result_location is None:
+        return InferenceView(record, status)
+
+    url = services.store.presign(
+        record.result_location, settings.result_url_expiry_seconds
+    )
+    result = None
+    if inline:
+        stored = services.store.describe(
+            record.result_location, read_up_to=INLINE_RESULT_LIMIT
+        )
+        result = inline_text(stored)
+    return InferenceView(record, status, result_url=url, result=result)
+
+
+def inline_text(stored: StoredObject) -> str | None:
+    """The result as text when it is small text, else None."""
+    if stored.body is None or not is_text(stored.content_type):
+        return None
+    try:
+        return stored.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def is_text(content_type: str | None) -> bool:
+    """Tell whether a content type names text a caller can read inline."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media.startswith("text/") or media.endswith("+json") or media in _TEXT_TYPES

@@ -1,0 +1,100 @@
+"""Delivery of a finished inference to its caller: webhook, reply queue, or nothing.
+
+A delivery that cannot be made ends in the delivery dead-letter queue with its
+envelope and reason, never in silence.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aws_lambda_powertools import Logger
+
+from gateway.aws.queues import MessageQueues
+from gateway.core.webhooks import WebhookSender
+from gateway.models.records import CallbackKind, Delivery, InferenceRecord
+
+logger = Logger(child=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a caller receives about a finished inference."""
+
+    record: InferenceRecord
+    result_url: str | None
+    result: str | None
+
+    def to_json(self) -> str:
+        """The envelope as the JSON a caller receives, in camelCase."""
+        record = self.record
+        body: dict[str, Any] = {
+            "inferenceId": record.inference_id,
+            "endpoint": record.endpoint,
+            "status": record.status.value,
+            "contentType": record.result_content_type,
+            "size": record.result_size,
+            "resultUrl": self.result_url,
+            "result": self.result,
+            "failureReason": record.failure_reason,
+        }
+        if record.request_id is not None:
+            body["requestId"] = record.request_id
+        return json.dumps(body, separators=(",", ":"))
+
+
+class Deliverer:
+    """Sends envelopes to their callbacks, or to the dead-letter queue when that fails."""
+
+    def __init__(
+        self, webhooks: WebhookSender, queues: MessageQueues, dead_letter_url: str
+    ) -> None:
+        self._webhooks = webhooks
+        self._queues = queues
+        self._dead_letter_url = dead_letter_url
+
+    def deliver(self, envelope: Envelope) -> Delivery:
+        """Deliver once, with the webhook's bounded retries; say how it ended."""
+        record = envelope.record
+        callback = record.callback
+        if callback is None:
+            return Delivery.NONE
+
+        payload = envelope.to_json()
+        if callback.kind is CallbackKind.QUEUE:
+            reason = self._to_queue(callback.target, payload, record.inference_id)
+        else:
+            result = self._webhooks.send(
+                callback.target, payload.encode(), idempotency_key=record.inference_id
+            )
+            reason = None if result.delivered else (result.error or "not delivered")
+
+        if reason is None:
+            logger.info("result delivered", callback_kind=callback.kind.value)
+            return Delivery.DELIVERED
+
+        logger.warning(
+            "delivery failed", callback_kind=callback.kind.value, reason=reason
+        )
+        self._queues.send(
+            self._dead_letter_url,
+            payload,
+            attributes={
+                "inferenceId": record.inference_id,
+                "reason": reason,
+                "callbackKind": callback.kind.value,
+                "callbackTarget": callback.target,
+            },
+            deduplication_id=record.inference_id,
+        )
+        return Delivery.DEAD_LETTERED
+
+    def _to_queue(self, queue_url: str, payload: str, inference_id: str) -> str | None:
+        try:
+            self._queues.send(queue_url, payload, deduplication_id=inference_id)
+        except Exception as error:
+            logger.warning(
+                "reply queue refused the result", error_type=type(error).__name__
+            )
+            return f"reply queue refused the result ({type(error).__name__})"
+        return None
