@@ -1,6 +1,5 @@
 """HTTP API function: SageMaker Runtime's routes, served through API Gateway."""
 
-import base64
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -8,21 +7,34 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Header
+from aws_lambda_powertools.event_handler.openapi.params import Header, Query
 from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway.aws.sagemaker import SageMakerRuntime, create_client
-from gateway.core.errors import AnswerTooLargeError, GatewayError
+from gateway.core import errors
+from gateway.core.async_jobs import AsyncJob, get_inference, submit_async
 from gateway.core.invocation import invoke_sync
+from gateway.handlers import services
 from gateway.handlers.http_errors import (
     error_response,
     internal_error_response,
     validation_response,
 )
-from gateway.models.http import InvocationHeaders
-from gateway.models.inference import InvocationResult
+from gateway.handlers.http_io import (
+    answer_headers,
+    base_url,
+    binary_response,
+    json_response,
+    request_body,
+)
+from gateway.models.http import (
+    AsyncAccepted,
+    AsyncInvocationHeaders,
+    InferenceStatus,
+    InvocationHeaders,
+    iso_time,
+)
+from gateway.models.records import Callback, CallbackKind
 from gateway.models.settings import get_settings
 
 # Lambda returns at most 6 MB of JSON, and base64 makes a body a third larger.
@@ -31,12 +43,8 @@ MAX_ANSWER_BYTES = (6_291_456 - 16_384) * 3 // 4
 logger = Logger()
 tracer = Tracer()
 app = APIGatewayRestResolver(enable_validation=True)
-
 settings = get_settings()
-sagemaker = SageMakerRuntime(
-    create_client(settings.sync_timeout_seconds, settings.connect_timeout_seconds),
-    read_timeout=settings.sync_timeout_seconds,
-)
+sagemaker = services.sagemaker_runtime()
 
 
 @app.post("/endpoints/<endpoint>/invocations")
@@ -49,7 +57,7 @@ def invoke_endpoint(
 
     result = invoke_sync(request, sagemaker, settings)
     if len(result.body) > MAX_ANSWER_BYTES:
-        raise AnswerTooLargeError(len(result.body), MAX_ANSWER_BYTES)
+        raise errors.AnswerTooLargeError(len(result.body), MAX_ANSWER_BYTES)
 
     return binary_response(
         result.body,
@@ -58,8 +66,93 @@ def invoke_endpoint(
     )
 
 
-@app.exception_handler(GatewayError)
-def handle_gateway_error(error: GatewayError) -> Response[str]:
+@app.post("/endpoints/<endpoint>/async-invocations")
+def invoke_endpoint_async(
+    endpoint: str, headers: Annotated[AsyncInvocationHeaders, Header()]
+) -> Response[str]:
+    """Queue an inference and answer 202 with where its result will appear."""
+    logger.append_keys(endpoint=endpoint)
+    job = async_job(endpoint, headers, request_body(app.current_event))
+
+    submission = submit_async(job, services.async_services(), settings)
+
+    logger.append_keys(inference_id=submission.inference_id)
+    status_url = f"{base_url(app.current_event)}/inferences/{submission.inference_id}"
+    accepted = AsyncAccepted(inference_id=submission.inference_id, status_url=status_url)
+    return json_response(
+        accepted.model_dump_json(),
+        status=202,
+        headers={
+            "X-Amzn-SageMaker-OutputLocation": submission.output_location,
+            "X-Amzn-SageMaker-FailureLocation": submission.failure_location,
+        },
+    )
+
+
+@app.get("/inferences/<inference_id>")
+def describe_inference(
+    inference_id: str, inline: Annotated[bool, Query()] = False
+) -> Response[str]:
+    """Answer where an async inference stands and where its result is."""
+    logger.append_keys(inference_id=inference_id)
+
+    view = get_inference(inference_id, services.async_services(), settings, inline=inline)
+
+    record = view.record
+    status = InferenceStatus(
+        inference_id=record.inference_id,
+        endpoint=record.endpoint,
+        status=view.status.value,
+        created_at=iso_time(record.created_at) or "",
+        updated_at=iso_time(record.updated_at) or "",
+        completed_at=iso_time(record.completed_at),
+        output_location=record.output_location,
+        failure_location=record.failure_location,
+        content_type=record.result_content_type,
+        size=record.result_size,
+        result_url=view.result_url,
+        result=view.result,
+        failure_reason=record.failure_reason,
+    )
+    return json_response(status.to_json())
+
+
+def async_job(endpoint: str, headers: AsyncInvocationHeaders, body: bytes) -> AsyncJob:
+    """Read an async request into a job, refusing what is ambiguous."""
+    if headers.callback_url and headers.reply_queue_url:
+        raise errors.RequestValidationError(
+            "X-Callback-Url",
+            "name a webhook or a reply queue (X-Reply-Queue-Url), not both",
+        )
+    if headers.input_location and body:
+        raise errors.RequestValidationError(
+            "X-Amzn-SageMaker-InputLocation", "send a body or an input location, not both"
+        )
+    if not headers.input_location and not body:
+        raise errors.RequestValidationError("body", "must not be empty")
+
+    callback = None
+    if headers.callback_url:
+        callback = Callback(CallbackKind.WEBHOOK, headers.callback_url)
+    elif headers.reply_queue_url:
+        callback = Callback(CallbackKind.QUEUE, headers.reply_queue_url)
+
+    return AsyncJob(
+        endpoint=endpoint,
+        body=body or None,
+        input_location=headers.input_location,
+        inference_id=headers.inference_id,
+        content_type=headers.content_type,
+        accept=headers.accept,
+        custom_attributes=headers.custom_attributes,
+        request_ttl_seconds=headers.request_ttl_seconds,
+        invocation_timeout_seconds=headers.invocation_timeout_seconds,
+        callback=callback,
+    )
+
+
+@app.exception_handler(errors.GatewayError)
+def handle_gateway_error(error: errors.GatewayError) -> Response[str]:
     return error_response(error)
 
 
@@ -71,40 +164,6 @@ def handle_invalid_request(error: RequestValidationError) -> Response[str]:
 @app.exception_handler(Exception)
 def handle_unexpected_error(error: Exception) -> Response[str]:
     return internal_error_response()
-
-
-def request_body(event: APIGatewayProxyEvent) -> bytes:
-    """Return the request body as the client sent it, byte for byte."""
-    body = event.body or ""
-    if event.is_base64_encoded:
-        return base64.b64decode(body)
-    return body.encode()
-
-
-def binary_response(
-    body: bytes, content_type: str, headers: dict[str, str]
-) -> Response[str]:
-    """Answer with bytes that leave byte for byte, whatever their content type."""
-    # Encoded here, not by the resolver, which would re-serialise a JSON answer.
-    response: Response[str] = Response(
-        status_code=200,
-        content_type=content_type,
-        body=base64.b64encode(body).decode(),
-        headers=headers,
-    )
-    response.base64_encoded = True
-    return response
-
-
-def answer_headers(result: InvocationResult) -> dict[str, str]:
-    """SageMaker's answer headers that the model's caller may rely on."""
-    headers = {
-        "X-Amzn-Invoked-Production-Variant": result.invoked_variant,
-        "X-Amzn-SageMaker-Custom-Attributes": result.custom_attributes,
-        "X-Amzn-SageMaker-New-Session-Id": result.new_session_id,
-        "X-Amzn-SageMaker-Closed-Session-Id": result.closed_session_id,
-    }
-    return {name: value for name, value in headers.items() if value is not None}
 
 
 @logger.inject_lambda_context(

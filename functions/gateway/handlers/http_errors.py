@@ -14,7 +14,10 @@ logger = Logger(child=True)
 _STATUS: dict[type[errors.GatewayError], int] = {
     errors.RequestValidationError: 400,
     errors.CallbackRefusedError: 400,
+    errors.InputLocationNotAllowedError: 403,
     errors.EndpointNotAllowedError: 404,
+    errors.InferenceNotFoundError: 404,
+    errors.InferenceIdConflictError: 409,
     errors.PayloadTooLargeError: 413,
     errors.ModelError: 424,
     errors.ThrottledError: 429,

@@ -1,0 +1,62 @@
+"""Results function: S3 notifications of async results, read from the results queue.
+
+Each queue message holds one S3 notification. A message that cannot be handled now
+(the table or S3 failing) is reported as a batch item failure and comes back later;
+after the queue's maxReceiveCount it moves to the results dead-letter queue.
+"""
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from gateway.core.results import handle_result_object
+from gateway.handlers import services
+from gateway.models.notifications import S3Notification
+from gateway.models.settings import get_settings
+
+logger = Logger()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+settings = get_settings()
+
+
+def handle_message(record: SQSRecord) -> None:
+    """Handle every object-created record of one S3 notification."""
+    logger.remove_keys(["inference_id"])
+    logger.append_keys(message_id=record.message_id)
+    try:
+        notification = S3Notification.model_validate_json(record.body)
+    except ValidationError:
+        # Not an S3 notification: retrying cannot fix it.
+        logger.warning("message is not an S3 notification; dropped")
+        return
+    if notification.is_test_event:
+        logger.info("S3 test event skipped")
+        return
+
+    for s3_record in notification.records:
+        if not s3_record.is_object_created:
+            logger.info("S3 event skipped", event_name=s3_record.event_name)
+            continue
+        outcome = handle_result_object(
+            s3_record.location, services.result_services(), settings
+        )
+        logger.info("result object handled", outcome=outcome.value)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """Entry point of the results function."""
+    return process_partial_response(
+        event=event, record_handler=handle_message, processor=processor, context=context
+    )
