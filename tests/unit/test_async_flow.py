@@ -1,0 +1,437 @@
+"""The async flow on the files in events/: submit, results from S3 notifications,
+delivery. AWS is moto in-process, SageMaker a fake that names the result objects, and
+webhooks go to a recording transport behind a stubbed resolver: nothing is sent."""
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_plus
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from gateway.aws import queues, records, storage
+from gateway.core.async_jobs import AsyncServices
+from gateway.core.delivery import Deliverer
+from gateway.core.results import ResultServices
+from gateway.core.webhooks import (
+    CallbackPolicy,
+    Timeouts,
+    WebhookResponse,
+    WebhookSender,
+    WebhookTarget,
+    verify_signature,
+)
+from gateway.handlers import api, results, services
+from gateway.models.inference import AsyncInvocationRequest, AsyncSubmission
+from gateway.models.settings import get_settings
+from tests.conftest import load_event
+
+SECRET = "unit-test-webhook-secret"
+PUBLIC_ADDRESS = "93.184.216.34"
+SETTINGS = get_settings()
+BUCKET = SETTINGS.gateway_bucket
+
+
+@dataclass
+class FakeSageMaker:
+    """Accepts async work and names its result objects as SageMaker would."""
+
+    names: list[str] = field(default_factory=list)
+    submitted: list[AsyncInvocationRequest] = field(default_factory=list)
+
+    def invoke(self, request: Any) -> Any:
+        raise AssertionError("the async flow never calls invoke_endpoint")
+
+    def submit(self, request: AsyncInvocationRequest) -> AsyncSubmission:
+        self.submitted.append(request)
+        name = self.names.pop(0)
+        return AsyncSubmission(
+            inference_id=request.inference_id,
+            output_location=f"s3://{BUCKET}/outputs/{name}.out",
+            failure_location=f"s3://{BUCKET}/failures/{name}-error.out",
+        )
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver that answers the statuses it is given, then 200."""
+
+    statuses: list[int] = field(default_factory=list)
+    calls: list[tuple[WebhookTarget, dict[str, str], bytes]] = field(default_factory=list)
+
+    def __call__(
+        self, target: WebhookTarget, headers: Any, body: bytes, timeouts: Timeouts
+    ) -> WebhookResponse:
+        self.calls.append((target, dict(headers), body))
+        status = self.statuses.pop(0) if self.statuses else 200
+        return WebhookResponse(status, {})
+
+    def delivered(self) -> list[dict[str, Any]]:
+        return [json.loads(body) for _, _, body in self.calls]
+
+
+@dataclass
+class Flow:
+    sagemaker: FakeSageMaker
+    receiver: Receiver
+    services: ResultServices
+    s3: Any
+    sqs: Any
+
+    def put_result(self, name: str, body: bytes, content_type: str) -> None:
+        self.s3.put_object(Bucket=BUCKET, Key=name, Body=body, ContentType=content_type)
+
+    def queued(self, queue_url: str) -> list[dict[str, Any]]:
+        messages = self.sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
+        return messages.get("Messages", [])
+
+
+def public_resolver(host: str, port: int) -> list[str]:
+    return [PUBLIC_ADDRESS]
+
+
+@pytest.fixture
+def flow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Flow]:
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        sqs = boto3.client("sqs")
+        for url in (SETTINGS.results_queue_url, SETTINGS.delivery_dlq_url):
+            sqs.create_queue(QueueName=url.rsplit("/", 1)[1])
+        sqs.create_queue(QueueName="client-replies")
+        dynamodb = boto3.client("dynamodb")
+        dynamodb.create_table(
+            TableName=SETTINGS.inference_table,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        )
+
+        sagemaker = FakeSageMaker()
+        receiver = Receiver()
+        shared = AsyncServices(
+            sagemaker=sagemaker,
+            records=records.InferenceRecords(dynamodb, SETTINGS.inference_table, 30),
+            store=storage.ObjectStore(storage.create_client(), BUCKET),
+            queues=queues.MessageQueues(sqs),
+        )
+        sender = WebhookSender(
+            lambda: SECRET,
+            policy=CallbackPolicy(),
+            transport=receiver,
+            resolve=public_resolver,
+            sleep=lambda seconds: None,
+        )
+        result_services = ResultServices(
+            shared, Deliverer(sender, shared.queues, SETTINGS.delivery_dlq_url)
+        )
+        monkeypatch.setattr(services, "async_services", lambda: shared)
+        monkeypatch.setattr(services, "result_services", lambda: result_services)
+        monkeypatch.setattr("socket.getaddrinfo", _stub_getaddrinfo)
+        yield Flow(sagemaker, receiver, result_services, s3, sqs)
+
+
+def _stub_getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    address = {"private.example.com": "10.1.2.3"}.get(host, PUBLIC_ADDRESS)
+    return [(2, 1, 6, "", (address, port or 443))]
+
+
+def submit(flow: Flow, name: str, lambda_context: Any, **headers: str) -> dict[str, Any]:
+    event = load_event(name)
+    event["headers"].update(headers)
+    event["multiValueHeaders"].update({k: [v] for k, v in headers.items()})
+    response: dict[str, Any] = api.handler(event, lambda_context)
+    return response
+
+
+def notify(event_name: str, lambda_context: Any) -> dict[str, Any]:
+    response: dict[str, Any] = results.handler(load_event(event_name), lambda_context)
+    return response
+
+
+def key_of(event_name: str) -> str:
+    body = json.loads(load_event(event_name)["Records"][0]["body"])
+    return unquote_plus(body["Records"][0]["s3"]["object"]["key"])
+
+
+def name_of(event_name: str) -> str:
+    return key_of(event_name).removeprefix("outputs/").removesuffix(".out")
+
+
+def status_of(inference_id: str, lambda_context: Any) -> dict[str, Any]:
+    event = load_event("api-get-inference")
+    event["path"] = f"/inferences/{inference_id}"
+    event["pathParameters"] = {"inferenceId": inference_id}
+    response = api.handler(event, lambda_context)
+    body: dict[str, Any] = json.loads(response["body"])
+    return body
+
+
+def test_submit_stores_the_body_records_the_inference_and_answers_202(
+    flow, lambda_context
+):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+
+    response = submit(flow, "api-async-invoke", lambda_context)
+
+    body = json.loads(response["body"])
+    headers = response["multiValueHeaders"]
+    request = flow.sagemaker.submitted[0]
+    assert response["statusCode"] == 202
+    assert request.inference_id == body["InferenceId"]
+    assert body["statusUrl"].endswith(f"/v1/inferences/{body['InferenceId']}")
+    assert headers["X-Amzn-SageMaker-OutputLocation"] == [
+        f"s3://{BUCKET}/{key_of('results-output-put')}"
+    ]
+    stored = flow.s3.get_object(
+        Bucket=BUCKET, Key=request.input_location.split("/", 3)[3]
+    )
+    assert stored["Body"].read() == base64.b64decode(
+        load_event("api-async-invoke")["body"]
+    )
+    assert status_of(body["InferenceId"], lambda_context)["status"] == "pending"
+
+
+def test_result_is_delivered_once_signed_and_status_agrees(flow, lambda_context):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    inference_id = json.loads(submit(flow, "api-async-invoke", lambda_context)["body"])[
+        "InferenceId"
+    ]
+    flow.put_result(
+        key_of("results-output-put"), b'{"predictions":[]}', "application/json"
+    )
+
+    outcome = notify("results-output-put", lambda_context)
+
+    assert outcome == {"batchItemFailures": []}
+    [(target, headers, payload)] = flow.receiver.calls
+    envelope = json.loads(payload)
+    assert target.host == "hooks.example.com"
+    assert verify_signature(SECRET, headers["X-Signature"], payload, now=_now())
+    assert envelope["inferenceId"] == inference_id
+    assert envelope["status"] == "completed"
+    assert envelope["result"] == '{"predictions":[]}'
+    assert envelope["resultUrl"].startswith("https://")
+    status = status_of(inference_id, lambda_context)
+    assert status["status"] == "completed"
+    assert status["result"] == '{"predictions":[]}'
+
+
+def test_duplicate_notification_gives_one_delivery(flow, lambda_context):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    submit(flow, "api-async-invoke", lambda_context)
+    flow.put_result(key_of("results-output-put"), b"0.5\n", "text/csv")
+
+    notify("results-output-put", lambda_context)
+    notify("results-output-put", lambda_context)
+
+    assert len(flow.receiver.calls) == 1
+
+
+def test_failure_object_gives_failed_status_and_error_callback(flow, lambda_context):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    inference_id = json.loads(submit(flow, "api-async-invoke", lambda_context)["body"])[
+        "InferenceId"
+    ]
+    flow.put_result(key_of("results-failure-put"), b"model raised: bad row", "text/plain")
+
+    notify("results-failure-put", lambda_context)
+
+    [envelope] = flow.receiver.delivered()
+    assert envelope["status"] == "failed"
+    assert envelope["failureReason"] == "model raised: bad row"
+    assert envelope["resultUrl"] is None
+    assert status_of(inference_id, lambda_context)["status"] == "failed"
+
+
+def test_complete_multipart_upload_counts_as_a_result(flow, lambda_context):
+    flow.sagemaker.names.append(name_of("results-complete-multipart"))
+    submit(flow, "api-async-invoke", lambda_context)
+    flow.put_result(
+        key_of("results-complete-multipart"), b"\0" * 1024, "application/x-npy"
+    )
+
+    notify("results-complete-multipart", lambda_context)
+
+    [envelope] = flow.receiver.delivered()
+    assert envelope["status"] == "completed"
+    assert envelope["size"] == 1024
+    assert envelope["result"] is None
+
+
+def test_key_with_spaces_plus_and_non_ascii_is_found(flow, lambda_context):
+    flow.sagemaker.names.append(name_of("results-odd-key"))
+    submit(flow, "api-async-invoke", lambda_context)
+    flow.put_result(key_of("results-odd-key"), b"0.9\n", "text/csv")
+
+    notify("results-odd-key", lambda_context)
+
+    assert flow.receiver.delivered()[0]["result"] == "0.9\n"
+
+
+def test_unknown_key_and_test_event_are_acknowledged_without_delivery(
+    flow, lambda_context
+):
+    flow.put_result(key_of("results-unknown-key"), b"x", "text/plain")
+
+    unknown = notify("results-unknown-key", lambda_context)
+    test_event = notify("results-test-event", lambda_context)
+
+    assert unknown == test_event == {"batchItemFailures": []}
+    assert flow.receiver.calls == []
+
+
+def test_result_that_lands_before_its_link_is_replayed_and_delivered_once(
+    flow, lambda_context
+):
+    flow.put_result(key_of("results-output-put"), b"0.1\n", "text/csv")
+    notify("results-output-put", lambda_context)
+    flow.sagemaker.names.append(name_of("results-output-put"))
+
+    submit(flow, "api-async-invoke", lambda_context)
+    [replayed] = flow.queued(SETTINGS.results_queue_url)
+    event = load_event("results-output-put")
+    event["Records"][0]["body"] = replayed["Body"]
+    results.handler(event, lambda_context)
+
+    assert len(flow.receiver.calls) == 1
+    assert flow.receiver.delivered()[0]["result"] == "0.1\n"
+
+
+def test_receiver_failing_twice_then_answering_gets_exactly_one_delivery(
+    flow, lambda_context
+):
+    flow.receiver.statuses.extend([503, 500])
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    submit(flow, "api-async-invoke", lambda_context)
+    flow.put_result(key_of("results-output-put"), b"0.2\n", "text/csv")
+
+    notify("results-output-put", lambda_context)
+    notify("results-output-put", lambda_context)
+
+    assert len(flow.receiver.calls) == 3
+    keys = {headers["X-Idempotency-Key"] for _, headers, _ in flow.receiver.calls}
+    assert len(keys) == 1
+    assert flow.queued(SETTINGS.delivery_dlq_url) == []
+
+
+def test_delivery_that_keeps_failing_ends_in_the_dead_letter_queue(flow, lambda_context):
+    flow.receiver.statuses.extend([503] * 10)
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    inference_id = json.loads(submit(flow, "api-async-invoke", lambda_context)["body"])[
+        "InferenceId"
+    ]
+    flow.put_result(key_of("results-output-put"), b"0.3\n", "text/csv")
+
+    notify("results-output-put", lambda_context)
+
+    [dead] = flow.queued(SETTINGS.delivery_dlq_url)
+    assert json.loads(dead["Body"])["inferenceId"] == inference_id
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "HTTP 503"
+
+
+def test_reply_queue_gets_the_same_envelope(flow, lambda_context):
+    queue_url = flow.sqs.get_queue_url(QueueName="client-replies")["QueueUrl"]
+    allowed_url = "https://sqs.us-east-1.amazonaws.com/123456789012/client-replies"
+    flow.sagemaker.names.append(name_of("results-odd-key"))
+    response = submit(
+        flow,
+        "api-async-invoke-reply-queue",
+        lambda_context,
+        **{"X-Reply-Queue-Url": allowed_url},
+    )
+    flow.put_result(key_of("results-odd-key"), b"0.4\n", "text/csv")
+
+    notify("results-odd-key", lambda_context)
+
+    assert response["statusCode"] == 202
+    [reply] = flow.queued(queue_url)
+    assert json.loads(reply["Body"])["result"] == "0.4\n"
+    assert flow.receiver.calls == []
+
+
+def test_reply_queue_outside_the_allowlist_is_400(flow, lambda_context):
+    response = submit(flow, "api-async-invoke-reply-queue", lambda_context)
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["code"] == "CallbackRefused"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://10.0.0.1/hook",
+        "https://172.16.0.1/hook",
+        "https://192.168.1.1/hook",
+        "https://127.0.0.1/hook",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://[::1]/hook",
+        "https://[fd00::1]/hook",
+        "https://2130706433/hook",
+        "https://0x7f000001/hook",
+        "https://private.example.com/hook",
+        "http://hooks.example.com/hook",
+    ],
+)
+def test_callback_to_a_refused_address_is_400_at_submit_and_nothing_is_stored(
+    flow, lambda_context, url
+):
+    response = submit(flow, "api-async-invoke", lambda_context, **{"X-Callback-Url": url})
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["code"] == "CallbackRefused"
+    assert flow.sagemaker.submitted == []
+    assert flow.receiver.calls == []
+    assert "Contents" not in flow.s3.list_objects_v2(Bucket=BUCKET)
+
+
+def test_input_location_outside_the_allowed_prefixes_is_403(flow, lambda_context):
+    response = submit(flow, "api-async-input-location", lambda_context)
+
+    assert response["statusCode"] == 403
+    assert flow.sagemaker.submitted == []
+
+
+@pytest.mark.parametrize(
+    ("header", "value"),
+    [
+        ("X-Amzn-SageMaker-RequestTTLSeconds", "59"),
+        ("X-Amzn-SageMaker-RequestTTLSeconds", "21601"),
+        ("X-Amzn-SageMaker-InvocationTimeoutSeconds", "0"),
+        ("X-Amzn-SageMaker-InvocationTimeoutSeconds", "3601"),
+    ],
+)
+def test_async_timing_headers_out_of_range_are_400_naming_them(
+    flow, lambda_context, header, value
+):
+    response = submit(flow, "api-async-invoke", lambda_context, **{header: value})
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["message"].startswith(f"{header}:")
+
+
+def test_reused_inference_id_is_409(flow, lambda_context):
+    flow.sagemaker.names.extend(["first", "second"])
+    headers = {"X-Amzn-SageMaker-Inference-Id": "client-chosen-1"}
+    submit(flow, "api-async-invoke", lambda_context, **headers)
+
+    response = submit(flow, "api-async-invoke", lambda_context, **headers)
+
+    assert response["statusCode"] == 409
+
+
+def test_unknown_inference_is_404(flow, lambda_context):
+    response = api.handler(load_event("api-get-inference"), lambda_context)
+
+    assert response["statusCode"] == 404
+
+
+def _now() -> int:
+    return int(time.time())
