@@ -41,3 +41,9 @@ class MessageQueues:
             if deduplication_id:
                 params["MessageDeduplicationId"] = deduplication_id
         return self.client.send_message(**params)["MessageId"]  # type: ignore[arg-type]
+
+    def delay(self, queue_url: str, receipt_handle: str, seconds: int) -> None:
+        """Make a received message visible again after ``seconds``."""
+        self.client.change_message_visibility(
+            QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
+        )

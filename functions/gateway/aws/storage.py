@@ -49,11 +49,11 @@ class ObjectStore:
 
     def put_input(self, name: str, body: bytes, content_type: str | None) -> str:
         """Store a request payload under ``inputs/`` and return its location."""
-        params = {"Bucket": self._bucket, "Key": f"inputs/{name}", "Body": body}
-        if content_type:
-            params["ContentType"] = content_type
-        self.client.put_object(**params)  # type: ignore[arg-type]
-        return self.location_of_input(name)
+        return self._put(f"inputs/{name}", body, content_type)
+
+    def put_reply(self, name: str, body: bytes, content_type: str | None) -> str:
+        """Store a reply too large for a message under ``replies/``; return its location."""
+        return self._put(f"replies/{name}", body, content_type)
 
     def describe(self, location: str, *, read_up_to: int = 0) -> StoredObject:
         """Describe an object, reading its bytes when it is at most ``read_up_to``."""
@@ -73,6 +73,13 @@ class ObjectStore:
             Bucket=bucket, Key=key, Range=f"bytes=0-{limit - 1}"
         )
         return response["Body"].read()
+
+    def _put(self, key: str, body: bytes, content_type: str | None) -> str:
+        params = {"Bucket": self._bucket, "Key": key, "Body": body}
+        if content_type:
+            params["ContentType"] = content_type
+        self.client.put_object(**params)  # type: ignore[arg-type]
+        return f"s3://{self._bucket}/{key}"
 
     def presign(self, location: str, expires_in: int) -> str:
         """A short-lived URL that reads the object without AWS credentials."""

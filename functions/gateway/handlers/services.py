@@ -11,10 +11,13 @@ from aws_lambda_powertools.utilities import parameters
 from gateway.aws import queues, records, sagemaker, storage
 from gateway.core.async_jobs import AsyncServices
 from gateway.core.delivery import Deliverer
+from gateway.core.queue_requests import QueueServices, Replier
 from gateway.core.results import ResultServices
 from gateway.core.webhooks import CallbackPolicy, WebhookSender
 from gateway.models.settings import get_settings
 
+# SageMaker's advice for a client of a model that may take its full 60 s.
+QUEUE_READ_TIMEOUT_SECONDS = 70.0
 # The webhook secret is re-read at most this often, so a rotation reaches warm containers.
 SECRET_MAX_AGE_SECONDS = 300
 
@@ -46,16 +49,45 @@ def async_services() -> AsyncServices:
 
 
 @cache
+def webhook_sender() -> WebhookSender:
+    """Signed webhooks under the deployment's callback policy."""
+    policy = CallbackPolicy(allow_loopback=get_settings().allow_loopback_callbacks)
+    return WebhookSender(webhook_secret, policy=policy)
+
+
+@cache
 def result_services() -> ResultServices:
     """What finishing and delivering async results needs."""
-    settings = get_settings()
     shared = async_services()
-    sender = WebhookSender(
-        webhook_secret,
-        policy=CallbackPolicy(allow_loopback=settings.allow_loopback_callbacks),
+    deliverer = Deliverer(
+        webhook_sender(), shared.queues, get_settings().delivery_dlq_url
     )
-    deliverer = Deliverer(sender, shared.queues, settings.delivery_dlq_url)
     return ResultServices(async_services=shared, deliverer=deliverer)
+
+
+@cache
+def queue_services() -> QueueServices:
+    """What answering queue requests needs; the model may take its full minute."""
+    settings = get_settings()
+    client = sagemaker.create_client(
+        QUEUE_READ_TIMEOUT_SECONDS, settings.connect_timeout_seconds
+    )
+    shared = async_services()
+    replier = Replier(
+        webhook_sender(),
+        shared.queues,
+        shared.store,
+        request_dlq_url=settings.request_dlq_url,
+        delivery_dlq_url=settings.delivery_dlq_url,
+        url_expiry_seconds=settings.result_url_expiry_seconds,
+    )
+    return QueueServices(
+        sagemaker=sagemaker.SageMakerRuntime(
+            client, read_timeout=QUEUE_READ_TIMEOUT_SECONDS
+        ),
+        async_services=shared,
+        replier=replier,
+    )
 
 
 def webhook_secret() -> str:

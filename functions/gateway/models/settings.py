@@ -28,6 +28,11 @@ class Settings(BaseModel):
     webhook_secret_arn: str = ""
     allowed_input_locations: tuple[str, ...] = ()
     allowed_reply_queues: frozenset[str] = frozenset()
+    request_queue_url: str = ""
+    request_dlq_url: str = ""
+    idempotency_table: str = ""
+    # Requests of one batch in flight at once: the work waits on the network.
+    queue_concurrency: int = Field(default=10, ge=1, le=100)
     result_url_expiry_seconds: int = Field(default=900, ge=60, le=43_200)
     result_retention_days: int = Field(default=30, ge=1)
     # Only the offline stack sets this: callbacks to 127.0.0.1 for local receivers.
@@ -70,6 +75,10 @@ _TEXT = {
     "results_queue_url": "RESULTS_QUEUE_URL",
     "delivery_dlq_url": "DELIVERY_DLQ_URL",
     "webhook_secret_arn": "WEBHOOK_SECRET_ARN",
+    "request_queue_url": "REQUEST_QUEUE_URL",
+    "request_dlq_url": "REQUEST_DLQ_URL",
+    "idempotency_table": "IDEMPOTENCY_TABLE",
+    "queue_concurrency": "QUEUE_CONCURRENCY",
     "result_url_expiry_seconds": "RESULT_URL_EXPIRY_SECONDS",
     "result_retention_days": "RESULT_RETENTION_DAYS",
     "allow_loopback_callbacks": "ALLOW_LOOPBACK_CALLBACKS",
