@@ -15,6 +15,9 @@ os.environ.update(
     DELIVERY_DLQ_URL="https://sqs.us-east-1.amazonaws.com/123456789012/delivery-dlq",
     WEBHOOK_SECRET_ARN="arn:aws:secretsmanager:us-east-1:123456789012:secret:webhook",
     ALLOWED_REPLY_QUEUES="arn:aws:sqs:us-east-1:123456789012:client-replies",
+    REQUEST_QUEUE_URL="https://sqs.us-east-1.amazonaws.com/123456789012/requests",
+    REQUEST_DLQ_URL="https://sqs.us-east-1.amazonaws.com/123456789012/requests-dlq",
+    IDEMPOTENCY_TABLE="inference-gateway-local-idempotencytable",
 )
 
 

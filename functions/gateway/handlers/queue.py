@@ -58,8 +58,13 @@ idempotency = IdempotencyConfig(
 )
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
 executor = ThreadPoolExecutor(max_workers=settings.queue_concurrency)
+# A batch whose every item fails still reports item by item, not as one error.
+concurrent_processor = AsyncBatchProcessor(
+    event_type=EventType.SQS, raise_on_entire_batch_failure=False
+)
 fifo_processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-concurrent_processor = AsyncBatchProcessor(event_type=EventType.SQS)
+# NOTE: the FIFO processor takes no such argument; the attribute is its setting.
+fifo_processor.raise_on_entire_batch_failure = False
 
 
 @idempotent_function(

@@ -96,7 +96,9 @@ class ReplyError(BaseModel):
 class Reply(BaseModel):
     """What a queue request's caller receives, in the gateway's camelCase."""
 
-    model_config = ConfigDict(alias_generator=to_camel, serialize_by_alias=True)
+    model_config = ConfigDict(
+        alias_generator=to_camel, serialize_by_alias=True, validate_by_name=True
+    )
 
     request_id: str
     endpoint: str

@@ -1,0 +1,224 @@
+"""The queue function on the files in events/: per-item outcomes, retries,
+idempotency and FIFO order. AWS is moto in-process; SageMaker is a fake that
+answers by the request's custom attributes; nothing leaves the process."""
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from gateway.aws import queues, records, storage
+from gateway.core import errors
+from gateway.core.async_jobs import AsyncServices
+from gateway.core.queue_requests import QueueServices, Replier
+from gateway.core.webhooks import WebhookSender
+from gateway.handlers import queue, services
+from gateway.models.inference import InvocationRequest, InvocationResult
+from gateway.models.settings import get_settings
+from tests.conftest import load_event
+
+SETTINGS = get_settings()
+REPLIES = "client-replies"
+
+
+@dataclass
+class FakeSageMaker:
+    """Answers with the body; throttles or fails when the attributes say so."""
+
+    calls: list[InvocationRequest] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def invoke(self, request: InvocationRequest) -> InvocationResult:
+        with self.lock:
+            self.calls.append(request)
+        attributes = request.custom_attributes or ""
+        if "fault=throttle" in attributes:
+            raise errors.ThrottledError()
+        if "status=400" in attributes:
+            raise errors.ModelError(400, "bad input")
+        return InvocationResult(body=request.body, content_type="text/plain")
+
+    def submit(self, request: Any) -> Any:
+        raise AssertionError("sync requests only")
+
+    def bodies(self) -> list[bytes]:
+        return [call.body for call in self.calls]
+
+
+@dataclass
+class Harness:
+    sagemaker: FakeSageMaker
+    sqs: Any
+
+    def replies(self) -> list[dict[str, Any]]:
+        url = self.sqs.get_queue_url(QueueName=REPLIES)["QueueUrl"]
+        found: list[dict[str, Any]] = []
+        while messages := self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10
+        ).get("Messages"):
+            for message in messages:
+                found.append(json.loads(message["Body"]))
+                self.sqs.delete_message(
+                    QueueUrl=url, ReceiptHandle=message["ReceiptHandle"]
+                )
+        return found
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        url = SETTINGS.request_dlq_url
+        response = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+        )
+        return response.get("Messages", [])
+
+
+@pytest.fixture
+def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        for name in (REPLIES, "requests", "requests-dlq", "delivery-dlq", "results"):
+            sqs.create_queue(QueueName=name)
+        dynamodb = boto3.client("dynamodb")
+        for table, key in (
+            (SETTINGS.idempotency_table, "id"),
+            (SETTINGS.inference_table, "pk"),
+        ):
+            dynamodb.create_table(
+                TableName=table,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
+            )
+        boto3.client("s3").create_bucket(Bucket=SETTINGS.gateway_bucket)
+
+        sagemaker = FakeSageMaker()
+        shared = AsyncServices(
+            sagemaker=sagemaker,
+            records=records.InferenceRecords(dynamodb, SETTINGS.inference_table, 30),
+            store=storage.ObjectStore(storage.create_client(), SETTINGS.gateway_bucket),
+            queues=queues.MessageQueues(sqs),
+        )
+        replier = Replier(
+            WebhookSender(lambda: "unused"),
+            shared.queues,
+            shared.store,
+            request_dlq_url=SETTINGS.request_dlq_url,
+            delivery_dlq_url=SETTINGS.delivery_dlq_url,
+            url_expiry_seconds=900,
+        )
+        queue_services = QueueServices(sagemaker, shared, replier)
+        monkeypatch.setattr(services, "queue_services", lambda: queue_services)
+        monkeypatch.setattr(queue.persistence, "client", dynamodb)
+        yield Harness(sagemaker, sqs)
+
+
+def failed_ids(response: dict[str, Any]) -> list[str]:
+    return [item["itemIdentifier"] for item in response["batchItemFailures"]]
+
+
+def test_mixed_batch_reports_each_outcome_and_calls_the_model_once(
+    harness, lambda_context
+):
+    event = load_event("queue-batch-mixed")
+
+    response = queue.handler(event, lambda_context)
+
+    replies = {reply["requestId"]: reply for reply in harness.replies()}
+    [dead] = harness.dead_letters()
+    assert failed_ids(response) == []
+    assert len(harness.sagemaker.calls) == 1
+    assert replies["order-1001"]["status"] == "completed"
+    assert replies["order-1003"]["status"] == "failed"
+    assert replies["order-1003"]["error"]["message"].startswith("endpoint:")
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "the message is not JSON"
+    assert dead["Body"] == event["Records"][1]["body"]
+
+
+def test_throttled_item_is_retried_while_the_others_are_not(harness, lambda_context):
+    event = load_event("queue-batch-throttled")
+
+    response = queue.handler(event, lambda_context)
+
+    assert failed_ids(response) == [event["Records"][1]["messageId"]]
+    assert sorted(r["requestId"] for r in harness.replies()) == ["t-1", "t-3"]
+
+
+def test_redelivered_message_invokes_once_and_replies_once(harness, lambda_context):
+    event = load_event("queue-message-sync")
+
+    queue.handler(event, lambda_context)
+    queue.handler(event, lambda_context)
+
+    assert len(harness.sagemaker.calls) == 1
+    assert len(harness.replies()) == 1
+
+
+def test_resend_with_same_request_id_in_another_layout_invokes_once(
+    harness, lambda_context
+):
+    event = load_event("queue-message-sync")
+    again = load_event("queue-message-sync")
+    record = again["Records"][0]
+    body = json.loads(record["body"])
+    record["body"] = json.dumps(dict(reversed(list(body.items()))), indent=4)
+    record["messageId"] = "b7c1e0a2-9999-4d3e-9f10-000000009999"
+
+    queue.handler(event, lambda_context)
+    queue.handler(again, lambda_context)
+
+    assert len(harness.sagemaker.calls) == 1
+    assert len(harness.replies()) == 1
+
+
+def test_same_request_id_for_a_different_request_is_answered_as_failed(
+    harness, lambda_context
+):
+    queue.handler(load_event("queue-message-sync"), lambda_context)
+    other = load_event("queue-message-sync")
+    body = json.loads(other["Records"][0]["body"])
+    other["Records"][0]["body"] = json.dumps({**body, "body": "1,2,3\n"})
+
+    queue.handler(other, lambda_context)
+
+    statuses = sorted(reply["status"] for reply in harness.replies())
+    assert statuses == ["completed", "failed"]
+    assert len(harness.sagemaker.calls) == 1
+
+
+def test_model_4xx_is_answered_not_retried(harness, lambda_context):
+    event = load_event("queue-message-sync")
+    body = json.loads(event["Records"][0]["body"])
+    event["Records"][0]["body"] = json.dumps({**body, "customAttributes": "status=400"})
+
+    response = queue.handler(event, lambda_context)
+
+    [reply] = harness.replies()
+    assert failed_ids(response) == []
+    assert reply["error"]["code"] == "ModelError"
+
+
+def test_fifo_group_stops_at_its_first_failure(harness, lambda_context):
+    event = load_event("queue-batch-fifo")
+    ids = [record["messageId"] for record in event["Records"]]
+
+    response = queue.handler(event, lambda_context)
+
+    assert sorted(failed_ids(response)) == sorted([ids[1], ids[3]])
+    assert harness.sagemaker.bodies() == [b"step-1", b"step-2", b"other-1", b"other-2"]
+
+
+def test_every_item_failing_keeps_its_own_outcome(harness, lambda_context):
+    event = load_event("queue-batch-throttled")
+    for record in event["Records"]:
+        body = json.loads(record["body"])
+        record["body"] = json.dumps({**body, "customAttributes": "fault=throttle"})
+
+    response = queue.handler(event, lambda_context)
+
+    assert sorted(failed_ids(response)) == sorted(
+        r["messageId"] for r in event["Records"]
+    )
