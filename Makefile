@@ -40,7 +40,7 @@ run: setup  ## Start the whole offline stack and serve until interrupted
 	$(PY) -m offline.stack $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
 invoke: setup  ## Run FUNCTION on EVENT against the running offline stack
-	$(PY) -m offline.invoke $(FUNCTION) $(EVENT)
+	$(PY) -m offline.invoke $(FUNCTION) $(EVENT) $(if $(PARAMS),--parameter-overrides $(PARAMS))
 
 test: setup  ## Run every test (unit, integration, end to end)
 	$(PY) -m pytest

@@ -317,3 +317,67 @@ def test_json_answer_that_is_not_utf8_still_leaves_byte_for_byte(
     response = api.handler(load_event("api-invoke-throttled"), lambda_context)
 
     assert body_of(response) == raw
+
+
+def test_endpoint_name_with_an_encoded_slash_is_404_not_500(sagemaker, lambda_context):
+    event = load_event("api-invoke-throttled")
+    event["path"] = "/endpoints/echo/../breast-cancer-xgb/invocations"
+    event["pathParameters"] = {"endpoint": "echo/../breast-cancer-xgb"}
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"])["code"] == "NotFound"
+
+
+def test_model_error_message_loses_account_ids_and_arns(sagemaker, lambda_context):
+    leaked = "denied for arn:aws:iam::987654321098:role/model in account 987654321098"
+    sagemaker.add_client_error(
+        "invoke_endpoint",
+        "ModelError",
+        "x",
+        http_status_code=424,
+        modeled_fields={"OriginalStatusCode": 500, "OriginalMessage": leaked},
+    )
+
+    response = api.handler(load_event("api-invoke-throttled"), lambda_context)
+
+    assert "987654321098" not in response["body"]
+    assert "arn:" not in response["body"]
+
+
+def test_sagemaker_header_sent_twice_is_400_naming_it(sagemaker, lambda_context):
+    event = load_event("api-invoke-throttled")
+    event["multiValueHeaders"]["Content-Type"] = ["text/csv", "application/json"]
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["message"] == "Content-Type: given more than once"
+
+
+def test_control_character_in_custom_attributes_is_400_naming_it(
+    sagemaker, lambda_context
+):
+    event = load_event("api-invoke-throttled")
+    name = "X-Amzn-SageMaker-Custom-Attributes"
+    event["headers"][name] = event["multiValueHeaders"][name][0] = "a\x01b"
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["message"].startswith(f"{name}:")
+
+
+def test_timeout_hint_names_the_async_route_of_the_endpoint(lambda_context, monkeypatch):
+    def hang(**params: Any) -> None:
+        raise ReadTimeoutError(endpoint_url="http://sagemaker/invocations")
+
+    monkeypatch.setattr(api.sagemaker.client, "invoke_endpoint", hang)
+
+    response = api.handler(load_event("api-invoke-hung-model"), lambda_context)
+
+    assert (
+        "POST /endpoints/echo/async-invocations"
+        in json.loads(response["body"])["message"]
+    )

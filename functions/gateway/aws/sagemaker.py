@@ -89,7 +89,9 @@ class SageMakerRuntime:
         except ClientError as error:
             raise _translate(error, request.endpoint) from error
         except ReadTimeoutError as error:
-            raise errors.ModelTimeoutError(self._read_timeout) from error
+            raise errors.ModelTimeoutError(
+                self._read_timeout, request.endpoint
+            ) from error
         except (ConnectTimeoutError, ConnectionError) as error:
             raise errors.ServiceUnavailableError() from error
 
@@ -138,7 +140,7 @@ def _translate(error: ClientError, endpoint: str) -> errors.GatewayError:
     if code == "ModelError":
         return errors.ModelError(
             original_status=details.get("OriginalStatusCode"),
-            original_message=details.get("OriginalMessage", ""),
+            original_message=_public(details.get("OriginalMessage", "")),
         )
     if code == "ValidationError":
         if _ENDPOINT_NOT_FOUND.match(message):

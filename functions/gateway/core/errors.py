@@ -34,7 +34,9 @@ class EndpointNotAllowedError(GatewayError):
     retryable = False
 
     def __init__(self, endpoint: str) -> None:
-        super().__init__(f"Endpoint {endpoint} is not served by this gateway.")
+        # Endpoint names have at most 63 characters; a longer one is not echoed back.
+        shown = endpoint if len(endpoint) <= 63 else f"{endpoint[:63]}..."
+        super().__init__(f"Endpoint {shown} is not served by this gateway.")
         self.endpoint = endpoint
 
 
@@ -108,10 +110,10 @@ class ModelTimeoutError(GatewayError):
 
     code = "ModelTimeout"
 
-    def __init__(self, timeout_seconds: float) -> None:
+    def __init__(self, timeout_seconds: float, endpoint: str) -> None:
         super().__init__(
             f"The model did not answer within {timeout_seconds:g} s. Use "
-            "POST /endpoints/{endpoint}/async-invocations for slow models."
+            f"POST /endpoints/{endpoint}/async-invocations for slow models."
         )
         self.timeout_seconds = timeout_seconds
 
@@ -133,10 +135,10 @@ class AnswerTooLargeError(GatewayError):
     code = "ModelResponseTooLarge"
     retryable = False
 
-    def __init__(self, size: int, limit: int) -> None:
+    def __init__(self, size: int, limit: int, endpoint: str) -> None:
         super().__init__(
             f"The model answered {size} bytes; this route returns at most {limit}. "
-            "Use POST /endpoints/{endpoint}/async-invocations for large answers."
+            f"Use POST /endpoints/{endpoint}/async-invocations for large answers."
         )
         self.size = size
         self.limit = limit
@@ -183,3 +185,13 @@ class RecordConflictError(GatewayError):
     def __init__(self, inference_id: str) -> None:
         super().__init__(f"Inference {inference_id} changed meanwhile.")
         self.inference_id = inference_id
+
+
+class RouteNotFoundError(GatewayError):
+    """No route of the API matches the request's path and method."""
+
+    code = "NotFound"
+    retryable = False
+
+    def __init__(self) -> None:
+        super().__init__("No such route. Endpoint names cannot contain '/'.")

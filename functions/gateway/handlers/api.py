@@ -25,6 +25,7 @@ from gateway.handlers.http_io import (
     base_url,
     binary_response,
     json_response,
+    repeated_header,
     request_body,
 )
 from gateway.models.http import (
@@ -32,6 +33,7 @@ from gateway.models.http import (
     AsyncInvocationHeaders,
     InferenceStatus,
     InvocationHeaders,
+    SageMakerHeaders,
     iso_time,
 )
 from gateway.models.records import Callback, CallbackKind
@@ -53,11 +55,12 @@ def invoke_endpoint(
 ) -> Response[str]:
     """Invoke a model and answer with its output, as SageMaker Runtime does."""
     logger.append_keys(endpoint=endpoint, inference_id=headers.inference_id)
+    refuse_repeated(InvocationHeaders)
     request = headers.to_request(endpoint, request_body(app.current_event))
 
     result = invoke_sync(request, sagemaker, settings)
     if len(result.body) > MAX_ANSWER_BYTES:
-        raise errors.AnswerTooLargeError(len(result.body), MAX_ANSWER_BYTES)
+        raise errors.AnswerTooLargeError(len(result.body), MAX_ANSWER_BYTES, endpoint)
 
     return binary_response(
         result.body,
@@ -72,6 +75,7 @@ def invoke_endpoint_async(
 ) -> Response[str]:
     """Queue an inference and answer 202 with where its result will appear."""
     logger.append_keys(endpoint=endpoint)
+    refuse_repeated(AsyncInvocationHeaders)
     job = async_job(endpoint, headers, request_body(app.current_event))
 
     submission = submit_async(job, services.async_services(), settings)
@@ -115,6 +119,14 @@ def describe_inference(
         failure_reason=record.failure_reason,
     )
     return json_response(status.to_json())
+
+
+def refuse_repeated(model: type[SageMakerHeaders]) -> None:
+    """Refuse a SageMaker header sent twice: which value was meant is unknowable."""
+    names = [field.alias or name for name, field in model.model_fields.items()]
+    repeated = repeated_header(app.current_event, names)
+    if repeated is not None:
+        raise errors.RequestValidationError(repeated, "given more than once")
 
 
 def async_job(endpoint: str, headers: AsyncInvocationHeaders, body: bytes) -> AsyncJob:
@@ -161,9 +173,15 @@ def handle_invalid_request(error: RequestValidationError) -> Response[str]:
     return validation_response(error.errors())
 
 
+@app.not_found
+def handle_unknown_route(error: Exception) -> Response[str]:
+    # API Gateway routes only known paths here; an encoded "/" in a name lands here.
+    return error_response(errors.RouteNotFoundError())
+
+
 @app.exception_handler(Exception)
 def handle_unexpected_error(error: Exception) -> Response[str]:
-    return internal_error_response()
+    return internal_error_response(error)
 
 
 @logger.inject_lambda_context(

@@ -16,6 +16,7 @@ _STATUS: dict[type[errors.GatewayError], int] = {
     errors.CallbackRefusedError: 400,
     errors.InputLocationNotAllowedError: 403,
     errors.EndpointNotAllowedError: 404,
+    errors.RouteNotFoundError: 404,
     errors.InferenceNotFoundError: 404,
     errors.InferenceIdConflictError: 409,
     errors.PayloadTooLargeError: 413,
@@ -58,9 +59,9 @@ def validation_response(problems: Sequence[Any]) -> Response[str]:
     return error_response(error)
 
 
-def internal_error_response() -> Response[str]:
+def internal_error_response(error: Exception) -> Response[str]:
     """Answer an unexpected failure without showing its details."""
-    logger.exception("request failed in the gateway")
+    logger.error("request failed in the gateway", exc_info=error)
     return _json(500, _INTERNAL, {})
 
 

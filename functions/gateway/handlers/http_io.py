@@ -16,6 +16,12 @@ def request_body(event: APIGatewayProxyEvent) -> bytes:
     return body.encode()
 
 
+def repeated_header(event: APIGatewayProxyEvent, names: list[str]) -> str | None:
+    """The first of ``names`` the client sent more than once, if any."""
+    sent = event.multi_value_headers or {}
+    return next((name for name in names if len(sent.get(name) or ()) > 1), None)
+
+
 def base_url(event: APIGatewayProxyEvent) -> str:
     """The URL the client called the API at, stage or base path included."""
     headers = event.headers

@@ -13,8 +13,9 @@ _PRINTABLE_ID = re.compile(r"\S[\x20-\x7e]*")
 
 
 def _ascii_only(value: str) -> str:
-    if not value.isascii():
-        raise ValueError("must contain only ASCII characters")
+    # SageMaker takes ASCII; control characters cannot travel in an HTTP header.
+    if not value.isascii() or any((c < " " and c != "\t") or c == "\x7f" for c in value):
+        raise ValueError("must contain only printable ASCII characters")
     return value
 
 
