@@ -4,8 +4,11 @@
 ``sam local invoke FUNCTION -e EVENT_FILE``: the function runs in a fresh local
 Lambda worker with the template's environment, its endpoint URLs pointing at
 the offline stack (default ports, or MOTO_PORT and SAGEMAKER_PORT, or flags).
-The response JSON goes to stdout, the function's logs to stderr; the exit
-status is 1 when the function fails and 2 when it cannot run at all.
+The template's buckets, queues, tables and secrets are looked up in (or, if
+missing, created in) the running moto, so the environment names the same
+resources as the stack's. The response JSON goes to stdout, the function's logs
+to stderr; the exit status is 1 when the function fails and 2 when it cannot run
+at all.
 """
 
 from __future__ import annotations
@@ -20,13 +23,21 @@ from pathlib import Path
 from typing import Any
 
 from offline.lambda_runtime import FunctionPool
-from offline.stack import LOOPBACK, StackPorts
+from offline.provision import (
+    ProvisionError,
+    planned_resources,
+    provision,
+    webhook_secret_ids,
+)
+from offline.stack import FUNCTION_EXTRA_ENV, LOOPBACK, StackPorts
 from offline.template import (
     DEFAULT_TEMPLATE,
+    SamTemplate,
     TemplateError,
     load_template,
     parse_parameter_overrides,
 )
+from offline.webhook_receiver import secret_from_env
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +49,25 @@ def _reachable(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def _with_resources(
+    path: Path, overrides: dict[str, str], moto_url: str, moto_is_up: bool
+) -> SamTemplate:
+    """Load the template with its resources resolved to those in moto."""
+    from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+    template = load_template(path, overrides)
+    resources = planned_resources(template, moto_url)
+    if moto_is_up:
+        secret_values = dict.fromkeys(webhook_secret_ids(template), secret_from_env())
+        try:
+            # Idempotent: on a running stack this only looks the resources up.
+            resources = provision(template, moto_url, secret_values=secret_values)
+        except (BotoCoreError, ClientError, ProvisionError) as error:
+            log.warning("resources not looked up in moto: %s", error)
+    local = {logical_id: item.local() for logical_id, item in resources.items()}
+    return load_template(path, overrides, local)
 
 
 def _read_event(source: str) -> Any:
@@ -72,14 +102,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    try:
-        overrides = parse_parameter_overrides(args.parameter_overrides)
-        template = load_template(args.template, overrides)
-        spec = template.function(args.function)
-        event = _read_event(args.event)
-    except (TemplateError, OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     for name, port in (
         ("moto", args.moto_port),
         ("SageMaker Runtime", args.sagemaker_port),
@@ -90,10 +112,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                 name,
                 port,
             )
+    moto_url = f"http://{LOOPBACK}:{args.moto_port}"
+    try:
+        overrides = parse_parameter_overrides(args.parameter_overrides)
+        template = _with_resources(
+            args.template, overrides, moto_url, _reachable(args.moto_port)
+        )
+        spec = template.function(args.function)
+        event = _read_event(args.event)
+    except (TemplateError, OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     # The function's stdout (its logs) joins stderr: stdout carries only the response.
     with FunctionPool(
         spec,
-        aws_endpoint_url=f"http://{LOOPBACK}:{args.moto_port}",
+        FUNCTION_EXTRA_ENV,
+        aws_endpoint_url=moto_url,
         sagemaker_runtime_url=f"http://{LOOPBACK}:{args.sagemaker_port}",
         max_workers=1,
         stdout=sys.stderr.fileno(),

@@ -4,13 +4,24 @@
 
 - moto (every AWS API the functions call except SageMaker Runtime) on 127.0.0.1:5000,
 - the model containers ``xgb`` (8081) and ``echo`` (8082),
+- the template's buckets, queues, tables and secrets, created in moto from the template
+  (:mod:`offline.provision`), the bucket's S3 -> SQS notifications included,
 - the SageMaker Runtime stand-in (8080) serving the endpoints ``breast-cancer-xgb`` and
-  ``echo`` from those containers, with async results in a moto bucket,
+  ``echo`` from those containers, writing async results to the template's
+  AsyncOutputPath and AsyncFailurePath (both in the gateway bucket),
 - the template's REST API (3000), whose functions run in local Lambda workers with
-  the template's environment and endpoint URLs that point at the pieces above.
+  the template's environment and endpoint URLs that point at the pieces above,
+- the SQS event source mappings of the template's functions
+  (:mod:`offline.event_sources`),
+- a webhook receiver (8090) that records signed deliveries
+  (:mod:`offline.webhook_receiver`).
 
 Ports come from flags or the variables GATEWAY_API_PORT, MOTO_PORT, SAGEMAKER_PORT,
-XGB_PORT and ECHO_PORT. Every child runs in its own process group and is stopped,
+XGB_PORT, ECHO_PORT and WEBHOOK_PORT. The webhook secret is WEBHOOK_SECRET (default
+``local-dev-secret``): the stack stores it in the template's webhook secret and the
+receiver checks signatures with it. Every function also gets
+ALLOW_LOOPBACK_CALLBACKS=true: offline, and only there, webhooks and reply queues on
+127.0.0.1 are allowed. Every child runs in its own process group and is stopped,
 group and all, when the stack stops: on Ctrl-C, SIGTERM, an error or interpreter exit.
 
 Tests use :class:`OfflineStack`, which starts the same pieces on free loopback ports.
@@ -39,11 +50,21 @@ from pathlib import Path
 from typing import IO, Any
 
 from offline.apigateway import INTEGRATION_TIMEOUT_SECONDS, LocalApi
+from offline.event_sources import EventSourceError, SqsEventSource, sqs_event_sources
 from offline.lambda_runtime import (
     DEFAULT_MAX_WORKERS,
     DUMMY_CREDENTIALS,
     FunctionPool,
     InvokeResult,
+)
+from offline.provision import (
+    QUEUE,
+    ProvisionedResource,
+    ProvisionError,
+    moto_client,
+    planned_resources,
+    provision,
+    webhook_secret_ids,
 )
 from offline.template import (
     DEFAULT_TEMPLATE,
@@ -54,6 +75,7 @@ from offline.template import (
     load_template,
     parse_parameter_overrides,
 )
+from offline.webhook_receiver import WebhookReceiver, secret_from_env
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +83,11 @@ ROOT = Path(__file__).resolve().parent.parent
 LOOPBACK = "127.0.0.1"
 # Endpoint name -> model container that serves it.
 MODEL_ENDPOINTS: dict[str, str] = {"breast-cancer-xgb": "xgb", "echo": "echo"}
-ASYNC_BUCKET = f"{STACK_NAME}-async"
+# Offline, and only there, functions may call back to 127.0.0.1 (the webhook receiver).
+FUNCTION_EXTRA_ENV: dict[str, str] = {"ALLOW_LOOPBACK_CALLBACKS": "true"}
+# Outputs of the template that name where the stand-in writes async results.
+ASYNC_OUTPUT = "AsyncOutputPath"
+ASYNC_FAILURE = "AsyncFailurePath"
 STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_GRACE_SECONDS = 5.0
 # A row of the breast cancer data set: what the xgb container scores.
@@ -76,6 +102,7 @@ PORT_VARIABLES: dict[str, str] = {
     "sagemaker": "SAGEMAKER_PORT",
     "xgb": "XGB_PORT",
     "echo": "ECHO_PORT",
+    "webhook": "WEBHOOK_PORT",
 }
 
 
@@ -92,6 +119,7 @@ class StackPorts:
     sagemaker: int = 8080
     xgb: int = 8081
     echo: int = 8082
+    webhook: int = 8090
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> StackPorts:
@@ -175,6 +203,7 @@ class _Child:
     port: int
     ready: Callable[[], bool]
     log_path: Path | None = None
+    is_moto: bool = False
     process: subprocess.Popen[bytes] | None = None
     log_file: IO[bytes] | None = field(default=None, repr=False)
     is_ready: bool = False
@@ -208,7 +237,19 @@ class OfflineStack:
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
     ) -> None:
         self.ports = ports or StackPorts.free()
-        self.template: SamTemplate = load_template(template_path, parameter_overrides)
+        # The template as written; self.template also resolves the resources in moto.
+        self.base_template: SamTemplate = load_template(
+            template_path, parameter_overrides
+        )
+        self._template_path = template_path
+        self._parameter_overrides = dict(parameter_overrides or {})
+        self.provisioned: dict[str, ProvisionedResource] = planned_resources(
+            self.base_template, self.moto_url
+        )
+        self.template: SamTemplate = self._resolved_template()
+        self.webhook_secret = secret_from_env()
+        self.webhook_receiver: WebhookReceiver | None = None
+        self.event_sources: list[SqsEventSource] = []
         self.quiet = quiet
         self._own_log_dir = log_dir is None
         self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="offline-stack-"))
@@ -256,6 +297,54 @@ class OfflineStack:
             for name, model in MODEL_ENDPOINTS.items()
         }
 
+    @property
+    def resources(self) -> dict[str, str]:
+        """Logical id -> Ref value in moto (bucket, table, queue URL, secret ARN)."""
+        return {logical_id: item.ref for logical_id, item in self.provisioned.items()}
+
+    @property
+    def webhook_url(self) -> str:
+        """Base URL of the webhook receiver (append any path)."""
+        return f"http://{LOOPBACK}:{self.ports.webhook}"
+
+    @property
+    def async_output_path(self) -> str | None:
+        """S3 URI where the stand-in writes async results (the template's output)."""
+        return self._output(ASYNC_OUTPUT)
+
+    @property
+    def async_failure_path(self) -> str | None:
+        """S3 URI where the stand-in writes async failures (the template's output)."""
+        return self._output(ASYNC_FAILURE)
+
+    def _output(self, name: str) -> str | None:
+        """Resolve one output of the template, or None when it has none by that name."""
+        output = (self.template.document.get("Outputs") or {}).get(name)
+        if not isinstance(output, dict):
+            return None
+        value = self.template.resolve(output.get("Value"))
+        return str(value).rstrip("/") if value else None
+
+    def client(self, service: str) -> Any:
+        """Return a boto3 client for one service, bound to the stack's moto."""
+        return moto_client(service, self.moto_url)
+
+    def s3_client(self) -> Any:
+        """Return an S3 client bound to moto."""
+        return self.client("s3")
+
+    def sqs_client(self) -> Any:
+        """Return an SQS client bound to moto."""
+        return self.client("sqs")
+
+    def dynamodb_client(self) -> Any:
+        """Return a DynamoDB client bound to moto."""
+        return self.client("dynamodb")
+
+    def secretsmanager_client(self) -> Any:
+        """Return a Secrets Manager client bound to moto."""
+        return self.client("secretsmanager")
+
     def function_env(self, logical_id: str) -> dict[str, str]:
         """Return the environment a function's workers get."""
         if logical_id in self.pools:
@@ -297,6 +386,10 @@ class OfflineStack:
             self._launch(child)
         if self.quiet:
             self._function_log = (self.log_dir / "functions.log").open("ab")
+        self._start_webhook_receiver()
+        # The functions' environments name moto's resources: create those first.
+        self._wait_ready(deadline, [child for child in self._children if child.is_moto])
+        self._provision()
         for function in self.template.functions():
             self.pools[function.logical_id] = self._new_pool(
                 function.logical_id, start=True
@@ -314,20 +407,29 @@ class OfflineStack:
             port=self.ports.api,
             integration_timeout=self.integration_timeout,
         ).start()
+        self._start_event_sources()
         self._wait_ready(deadline)
-        self._create_async_bucket()
         for warmer in warmers:
             warmer.join(max(0.0, deadline - time.monotonic()))
 
     def stop(self) -> None:
         """Stop the API, the workers and every child process group."""
         atexit.unregister(self.stop)
+        # Pollers stop first so no new batch starts; closing the pools ends running ones.
+        for source in self.event_sources:
+            source.request_stop()
         if self.api is not None:
             self.api.stop()
             self.api = None
         for pool in self.pools.values():
             pool.close()
         self.pools.clear()
+        for source in self.event_sources:
+            source.join()
+        self.event_sources = []
+        if self.webhook_receiver is not None:
+            self.webhook_receiver.stop()
+            self.webhook_receiver = None
         for child in self._children:
             self._signal(child, signal.SIGTERM)
         grace_end = time.monotonic() + STOP_GRACE_SECONDS
@@ -382,12 +484,65 @@ class OfflineStack:
         output: IO[bytes] | None = self._function_log if start else None
         return FunctionPool(
             self.template.function(logical_id),
+            FUNCTION_EXTRA_ENV,
             aws_endpoint_url=self.moto_url,
             sagemaker_runtime_url=self.sagemaker_url,
             max_workers=self.max_workers,
             stdout=output,
             stderr=output,
         )
+
+    def _resolved_template(self) -> SamTemplate:
+        """Load the template with its resources resolved to those in moto."""
+        return load_template(
+            self._template_path,
+            self._parameter_overrides,
+            {logical_id: item.local() for logical_id, item in self.provisioned.items()},
+        )
+
+    def _provision(self) -> None:
+        """Create the template's resources in moto and resolve the template with them."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        secret_values = dict.fromkeys(
+            webhook_secret_ids(self.base_template), self.webhook_secret
+        )
+        try:
+            self.provisioned = provision(
+                self.base_template, self.moto_url, secret_values=secret_values
+            )
+        except (BotoCoreError, ClientError, ProvisionError, TemplateError) as error:
+            raise StackError(
+                f"could not create the template's resources: {error}"
+            ) from error
+        self.template = self._resolved_template()
+
+    def _start_webhook_receiver(self) -> None:
+        """Start the webhook receiver; the stack still runs if it cannot load."""
+        try:
+            receiver = WebhookReceiver(self.webhook_secret, self.ports.webhook)
+        except ImportError as error:
+            # The receiver checks signatures with the functions' code, which may be
+            # mid-edit; the rest of the stack does not need it.
+            log.warning("webhook receiver not started: %s", error)
+            return
+        self.webhook_receiver = receiver.start()
+
+    def _start_event_sources(self) -> None:
+        """Start a poller set for every SQS event of the template's functions."""
+        queue_urls = {
+            item.arn: item.ref for item in self.provisioned.values() if item.type == QUEUE
+        }
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        try:
+            self.event_sources = sqs_event_sources(
+                self.template, self.pools, queue_urls, self.moto_url
+            )
+        except (EventSourceError, BotoCoreError, ClientError) as error:
+            raise StackError(f"SQS event source refused: {error}") from error
+        for source in self.event_sources:
+            source.start()
 
     def _warm(self, logical_id: str) -> None:
         """Cold-start one worker so the first request is fast and import errors show early."""
@@ -424,6 +579,7 @@ class OfflineStack:
                 [python, "-m", "moto.server", "-H", LOOPBACK, "-p", str(ports.moto)],
                 ports.moto,
                 lambda: _http_status(ports.moto, "/moto-api/") is not None,
+                is_moto=True,
             )
         ]
         for model in sorted(set(MODEL_ENDPOINTS.values())):
@@ -447,11 +603,12 @@ class OfflineStack:
             runtime += ["--endpoint", f"{name}={url}"]
         if self.container_timeout is not None:
             runtime += ["--container-timeout", str(self.container_timeout)]
-        runtime += [
-            "--s3-endpoint", self.moto_url,
-            "--async-output", f"s3://{ASYNC_BUCKET}/outputs",
-            "--async-failure", f"s3://{ASYNC_BUCKET}/failures",
-        ]  # fmt: skip
+        runtime += ["--s3-endpoint", self.moto_url]
+        if self.async_output_path and self.async_failure_path:
+            runtime += [
+                "--async-output", self.async_output_path,
+                "--async-failure", self.async_failure_path,
+            ]  # fmt: skip
         children.append(
             _Child(
                 "sagemaker runtime",
@@ -508,9 +665,12 @@ class OfflineStack:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(child.process.pid, signum)
 
-    def _wait_ready(self, deadline: float) -> None:
-        """Poll every child until all are ready; fail on an early exit or the deadline."""
-        pending = list(self._children)
+    def _wait_ready(
+        self, deadline: float, children: Sequence[_Child] | None = None
+    ) -> None:
+        """Poll children (all by default) until ready; fail on an early exit or timeout."""
+        chosen = self._children if children is None else children
+        pending = [child for child in chosen if not child.is_ready]
         while pending:
             for child in list(pending):
                 assert child.process is not None
@@ -531,19 +691,6 @@ class OfflineStack:
                 )
             if pending:
                 time.sleep(0.05)
-
-    def _create_async_bucket(self) -> None:
-        """Create the bucket the stand-in writes async results to."""
-        import boto3  # noqa: PLC0415 - slow import, only once moto is up
-
-        client = boto3.client(
-            "s3",
-            endpoint_url=self.moto_url,
-            region_name=REGION,
-            aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        )
-        client.create_bucket(Bucket=ASYNC_BUCKET)
 
     # Reporting ----------------------------------------------------------------
 
@@ -573,14 +720,44 @@ class OfflineStack:
         lines.append(f"  SageMaker Runtime: {self.sagemaker_url}")
         for name, url in self.endpoints.items():
             lines.append(f"    endpoint {name:<18} -> {url}")
-        lines.append(
-            f"  moto: {self.moto_url}  (async results in s3://{ASYNC_BUCKET}/outputs)"
-        )
+        lines.append(f"  moto: {self.moto_url}")
+        lines += self._resource_lines()
+        lines.append(f"    async output:  {self.async_output_path or '(none)'}")
+        lines.append(f"    async failure: {self.async_failure_path or '(none)'}")
+        for source in self.event_sources:
+            config = source.config
+            state = "enabled" if config.enabled else "disabled"
+            lines.append(
+                f"  SQS -> {config.function_logical_id}: {config.queue_name} (batch "
+                f"{config.batch_size}, {config.max_concurrency} pollers, {state})"
+            )
+        if self.webhook_receiver is not None:
+            lines.append(
+                f"  webhook receiver: {self.webhook_receiver.url}  "
+                f"(GET {self.webhook_receiver.url}/deliveries)"
+            )
+        else:
+            lines.append("  webhook receiver: not started (see the warning above)")
         lines.append(f"  logs: {self.log_dir}")
         curl = self._sample_curls()
         if curl:
             lines += ["", "Try:", *curl]
         return "\n".join(lines)
+
+    def _resource_lines(self) -> list[str]:
+        """Describe the resources created in moto, by kind."""
+        labels = {
+            "AWS::S3::Bucket": "bucket",
+            "AWS::DynamoDB::Table": "table",
+            "AWS::SQS::Queue": "queue",
+            "AWS::SecretsManager::Secret": "secret",
+        }
+        lines: list[str] = []
+        for logical_id, item in self.provisioned.items():
+            label = labels.get(item.type, item.type)
+            where = f"{item.name}  {item.ref}" if item.ref != item.name else item.name
+            lines.append(f"    {label:<6} {logical_id}: {where}")
+        return lines
 
     def _sample_curls(self) -> list[str]:
         """Build sample curl commands for the first route."""
