@@ -174,7 +174,7 @@ def status_of(inference_id: str, lambda_context: Any) -> dict[str, Any]:
     return body
 
 
-def test_submit_stores_the_body_records_the_inference_and_answers_202(
+def test_submit_records_the_inference_and_answers_202_like_sagemaker(
     flow, lambda_context
 ):
     flow.sagemaker.names.append(name_of("results-output-put"))
@@ -184,19 +184,47 @@ def test_submit_stores_the_body_records_the_inference_and_answers_202(
     body = json.loads(response["body"])
     headers = response["multiValueHeaders"]
     request = flow.sagemaker.submitted[0]
+    output = f"s3://{BUCKET}/{key_of('results-output-put')}"
     assert response["statusCode"] == 202
     assert request.inference_id == body["InferenceId"]
     assert body["statusUrl"].endswith(f"/v1/inferences/{body['InferenceId']}")
-    assert headers["X-Amzn-SageMaker-OutputLocation"] == [
-        f"s3://{BUCKET}/{key_of('results-output-put')}"
-    ]
-    stored = flow.s3.get_object(
-        Bucket=BUCKET, Key=request.input_location.split("/", 3)[3]
-    )
-    assert stored["Body"].read() == base64.b64decode(
-        load_event("api-async-invoke")["body"]
-    )
+    assert headers["X-Amzn-SageMaker-OutputLocation"] == [output]
     assert status_of(body["InferenceId"], lambda_context)["status"] == "pending"
+
+
+def test_small_payload_travels_inline_and_large_one_is_stored_first(flow, lambda_context):
+    flow.sagemaker.names.extend(["small", "large"])
+    small = base64.b64decode(load_event("api-async-invoke")["body"])
+    large_event = load_event("api-async-invoke")
+    large = b"1,2,3\n" * 30_000
+    large_event["body"] = base64.b64encode(large).decode()
+
+    submit(flow, "api-async-invoke", lambda_context)
+    api.handler(large_event, lambda_context)
+
+    inline, stored = flow.sagemaker.submitted
+    assert (inline.body, inline.input_location) == (small, None)
+    assert stored.body is None
+    key = stored.input_location.removeprefix(f"s3://{BUCKET}/")
+    assert key.startswith("inputs/")
+    assert flow.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read() == large
+
+
+def test_sagemaker_async_content_headers_are_honoured(flow, lambda_context):
+    flow.sagemaker.names.append("named")
+
+    submit(
+        flow,
+        "api-async-invoke",
+        lambda_context,
+        **{
+            "X-Amzn-SageMaker-Content-Type": "application/x-npy",
+            "X-Amzn-SageMaker-Accept": "text/csv",
+        },
+    )
+
+    request = flow.sagemaker.submitted[0]
+    assert (request.content_type, request.accept) == ("application/x-npy", "text/csv")
 
 
 def test_result_is_delivered_once_signed_and_status_agrees(flow, lambda_context):

@@ -89,24 +89,61 @@ class InferenceRecords:
             return None
         return _from_item({k: _deserialize(v) for k, v in response["Item"].items()})
 
-    def set_locations(
+    def link_submission(
         self, inference_id: str, output: str, failure: str, now: int
-    ) -> None:
-        """Remember where SageMaker will write the result or the failure."""
-        self._update(
-            inference_id,
-            "SET outputLocation = :output, failureLocation = :failure, updatedAt = :now",
-            {":output": output, ":failure": failure, ":now": now},
-        )
+    ) -> list[str]:
+        """Store where SageMaker will write and link both places to the inference.
 
-    def link_location(self, location: str, inference_id: str, now: int) -> bool:
-        """Say which inference a location belongs to; True if its object is already there."""
-        item = self._upsert_location(
-            location,
-            "SET inferenceId = :id, expiresAt = if_not_exists(expiresAt, :expires)",
-            {":id": inference_id, ":expires": now // 1000 + self._retention_seconds},
-        )
-        return "arrivedAt" in item
+        One transaction in the usual case. It fails only when an object is already
+        there (it landed before the link); then each place is linked on its own and
+        the places whose objects arrived first are returned, to be replayed.
+        """
+        expires = now // 1000 + self._retention_seconds
+        link = "SET inferenceId = :id, expiresAt = if_not_exists(expiresAt, :expires)"
+        values = {":id": inference_id, ":expires": expires}
+        actions: list[Any] = [
+            {
+                "Update": {
+                    "TableName": self._table,
+                    "Key": {"pk": {"S": f"inference#{inference_id}"}},
+                    "UpdateExpression": "SET outputLocation = :output, "
+                    "failureLocation = :failure, updatedAt = :now",
+                    "ExpressionAttributeValues": {
+                        ":output": {"S": output},
+                        ":failure": {"S": failure},
+                        ":now": {"N": str(now)},
+                    },
+                }
+            }
+        ]
+        for location in (output, failure):
+            actions.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"pk": {"S": f"location#{location}"}},
+                        "UpdateExpression": link,
+                        "ConditionExpression": "attribute_not_exists(arrivedAt)",
+                        "ExpressionAttributeValues": {
+                            k: _serialize(v) for k, v in values.items()
+                        },
+                    }
+                }
+            )
+        try:
+            self.client.transact_write_items(TransactItems=actions)
+        except ClientError as error:
+            if _code(error) != "TransactionCanceledException":
+                raise
+        else:
+            return []
+
+        self.client.update_item(**actions[0]["Update"])
+        return [
+            location
+            for location in (output, failure)
+            if "arrivedAt" in self._upsert_location(location, link, values)
+        ]
 
     def record_arrival(self, location: str, now: int) -> str | None:
         """Note that an object arrived at a location; return its inference id if known."""

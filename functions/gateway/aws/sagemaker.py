@@ -108,9 +108,12 @@ class SageMakerRuntime:
         """Call InvokeEndpointAsync once; SageMaker only queues the work."""
         params: dict[str, Any] = {
             "EndpointName": request.endpoint,
-            "InputLocation": request.input_location,
             "InferenceId": request.inference_id,
         }
+        if request.body is not None:
+            params["Body"] = request.body
+        else:
+            params["InputLocation"] = request.input_location
         for field, name in _ASYNC_PARAMETERS.items():
             value = getattr(request, field)
             if value is not None:

@@ -1,8 +1,10 @@
 """Asynchronous inference: submit, correlate SageMaker's locations, report status.
 
-The record is written before SageMaker is called. SageMaker names its output object
-itself, so the gateway links each location SageMaker returns to the inference; a
-result that lands before that link exists is replayed to the results queue.
+Payloads of up to 128,000 bytes travel inline in the InvokeEndpointAsync call; larger
+ones are stored under ``inputs/`` first. The record is written before SageMaker is
+called. SageMaker names its output object itself, so the gateway links each location
+SageMaker returns to the inference; a result that lands before that link exists is
+replayed to the results queue.
 """
 
 import json
@@ -21,7 +23,11 @@ from gateway.aws.storage import ObjectStore, StoredObject, split_location
 from gateway.core import errors
 from gateway.core.callbacks import check_callback
 from gateway.core.invocation import ModelRuntime
-from gateway.models.inference import AsyncInvocationRequest, AsyncSubmission
+from gateway.models.inference import (
+    MAX_INLINE_ASYNC_BYTES,
+    AsyncInvocationRequest,
+    AsyncSubmission,
+)
 from gateway.models.records import Callback, Delivery, InferenceRecord, Status
 from gateway.models.settings import (
     DEFAULT_INVOCATION_TIMEOUT_SECONDS,
@@ -99,9 +105,12 @@ def submit_async(
         check_callback(job.callback, settings)
 
     inference_id = job.inference_id or str(uuid.uuid4())
+    inline = job.input_location is None and len(job.body or b"") <= MAX_INLINE_ASYNC_BYTES
     # Stored payloads are named by a fresh uuid: a caller's id may hold any character.
     input_key = str(uuid.uuid4())
-    input_location = job.input_location or services.store.location_of_input(input_key)
+    input_location = job.input_location
+    if input_location is None and not inline:
+        input_location = services.store.location_of_input(input_key)
     created = clock()
     services.records.create(
         InferenceRecord(
@@ -122,13 +131,14 @@ def submit_async(
     )
 
     try:
-        if job.input_location is None:
+        if input_location is not None and job.input_location is None:
             services.store.put_input(input_key, job.body or b"", job.content_type)
         submission = services.sagemaker.submit(
             AsyncInvocationRequest(
                 endpoint=job.endpoint,
-                input_location=input_location,
                 inference_id=inference_id,
+                input_location=input_location,
+                body=job.body if inline else None,
                 content_type=job.content_type,
                 accept=job.accept,
                 custom_attributes=job.custom_attributes,
@@ -151,20 +161,17 @@ def submit_async(
 def _link(
     submission: AsyncSubmission, services: AsyncServices, settings: Settings, now: int
 ) -> None:
-    services.records.set_locations(
+    early = services.records.link_submission(
         submission.inference_id,
         submission.output_location,
         submission.failure_location,
         now,
     )
-    for location in (submission.output_location, submission.failure_location):
-        if services.records.link_location(location, submission.inference_id, now):
-            # The object landed before the link: its notification found nothing to
-            # complete, so it is sent to the results queue again.
-            logger.info(
-                "result arrived before its link; replaying", location_kind="early"
-            )
-            services.queues.send(settings.results_queue_url, replay_event(location))
+    for location in early:
+        # The object landed before the link: its notification found nothing to
+        # complete, so it is sent to the results queue again.
+        logger.info("result arrived before its link; replaying")
+        services.queues.send(settings.results_queue_url, replay_event(location))
 
 
 def replay_event(location: str) -> str:

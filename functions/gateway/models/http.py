@@ -68,6 +68,13 @@ class InvocationHeaders(SageMakerHeaders):
 class AsyncInvocationHeaders(SageMakerHeaders):
     """Headers of ``POST /endpoints/{endpoint}/async-invocations``."""
 
+    # SageMaker's async route names these two its own way; both spellings work here.
+    sagemaker_content_type: AsciiText | None = Field(
+        default=None, alias="X-Amzn-SageMaker-Content-Type"
+    )
+    sagemaker_accept: AsciiText | None = Field(
+        default=None, alias="X-Amzn-SageMaker-Accept"
+    )
     input_location: S3Uri | None = Field(
         default=None, alias="X-Amzn-SageMaker-InputLocation"
     )

@@ -6,8 +6,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-# Constraints from the SageMaker Runtime API reference (InvokeEndpoint).
+# Constraints from the SageMaker Runtime API reference (InvokeEndpoint and
+# InvokeEndpointAsync, whose inline Body takes at most 128,000 bytes).
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
+MAX_INLINE_ASYNC_BYTES = 128_000
 RESOURCE_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
 _PRINTABLE_ID = re.compile(r"\S[\x20-\x7e]*")
 
@@ -62,11 +64,12 @@ class InvocationRequest:
 
 @dataclass(frozen=True, slots=True)
 class AsyncInvocationRequest:
-    """One asynchronous invocation: SageMaker reads the input from S3."""
+    """One asynchronous invocation: the input is inline or SageMaker reads it from S3."""
 
     endpoint: str
-    input_location: str
     inference_id: str
+    input_location: str | None = None
+    body: bytes | None = None
     content_type: str | None = None
     accept: str | None = None
     custom_attributes: str | None = None

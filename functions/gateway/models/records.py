@@ -47,9 +47,10 @@ class InferenceRecord:
     status: Status
     created_at: int
     updated_at: int
-    input_location: str
     request_ttl_seconds: int
     invocation_timeout_seconds: int
+    # None when the payload travelled inline in the SageMaker call.
+    input_location: str | None = None
     callback: Callback | None = None
     request_id: str | None = None
     output_location: str | None = None
