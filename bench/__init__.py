@@ -1,0 +1,1 @@
+"""Benchmarks: the gateway against bare boto3, as ratios measured side by side."""
