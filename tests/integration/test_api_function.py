@@ -74,7 +74,7 @@ def test_throttled_endpoint_gives_429_with_retry_after(offline_stack):
     response = invoke(offline_stack, "api-invoke-throttled")
 
     assert response["statusCode"] == 429
-    assert response["multiValueHeaders"]["Retry-After"] == ["1"]
+    assert response["headers"]["Retry-After"] == "1"
 
 
 def test_model_error_gives_424_with_the_models_status(offline_stack):

@@ -42,7 +42,9 @@ def body_of(response: dict[str, Any]) -> bytes:
 
 
 def header(response: dict[str, Any], name: str) -> str | None:
-    values = response["multiValueHeaders"].get(name)
+    if name in (response.get("headers") or {}):
+        return str(response["headers"][name])
+    values = (response.get("multiValueHeaders") or {}).get(name)
     return values[0] if values else None
 
 
@@ -323,6 +325,16 @@ def test_endpoint_name_with_an_encoded_slash_is_404_not_500(sagemaker, lambda_co
     event = load_event("api-invoke-throttled")
     event["path"] = "/endpoints/echo/../breast-cancer-xgb/invocations"
     event["pathParameters"] = {"endpoint": "echo/../breast-cancer-xgb"}
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 404
+    assert json.loads(response["body"])["code"] == "EndpointNotFound"
+
+
+def test_path_no_route_matches_is_404_not_500(lambda_context):
+    event = load_event("api-get-inference")
+    event["path"] = "/inferences/a/b"
 
     response = api.handler(event, lambda_context)
 

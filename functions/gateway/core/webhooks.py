@@ -273,7 +273,8 @@ class HttpClientTransport:
         ssl_context: ssl.SSLContext | None = None,
         connect: Connector = open_connection,
     ) -> None:
-        self._ssl_context = ssl_context or ssl.create_default_context()
+        # Built on the first https delivery: loading the CA bundle costs a cold start.
+        self._ssl_context = ssl_context
         self._connect = connect
 
     def __call__(
@@ -307,6 +308,8 @@ class HttpClientTransport:
             try:
                 if target.scheme == "https":
                     # The name, not the address, is what the certificate must match.
+                    if self._ssl_context is None:
+                        self._ssl_context = ssl.create_default_context()
                     connection = self._ssl_context.wrap_socket(
                         connection, server_hostname=target.host
                     )

@@ -4,9 +4,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import Response, content_types
 
 from gateway.core import errors
+from gateway.handlers.http_io import HttpAnswer, json_answer
 from gateway.models.http import ErrorBody
 
 logger = Logger(child=True)
@@ -31,15 +31,19 @@ _STATUS: dict[type[errors.GatewayError], int] = {
 _INTERNAL = ErrorBody(code="InternalFailure", message="The gateway failed to answer.")
 
 
-def error_response(error: errors.GatewayError) -> Response[str]:
+def error_answer(error: errors.GatewayError) -> HttpAnswer:
     """Answer a gateway error with its status, code and public message."""
     status = _STATUS.get(type(error), 500)
     body = ErrorBody(code=error.code, message=error.message)
     headers: dict[str, str] = {}
 
     if isinstance(error, errors.ModelError):
-        body.original_status_code = error.original_status
-        body.original_message = error.original_message
+        body = body.model_copy(
+            update={
+                "original_status_code": error.original_status,
+                "original_message": error.original_message,
+            }
+        )
     if isinstance(error, errors.ThrottledError | errors.ModelNotReadyError):
         headers["Retry-After"] = str(error.retry_after_seconds)
 
@@ -47,28 +51,20 @@ def error_response(error: errors.GatewayError) -> Response[str]:
         logger.info("request refused", status=status, code=error.code)
     else:
         logger.warning("request failed upstream", status=status, code=error.code)
-    return _json(status, body, headers)
+    return json_answer(
+        body.model_dump_json(by_alias=True, exclude_none=True), status, headers
+    )
 
 
-def validation_response(problems: Sequence[Any]) -> Response[str]:
+def validation_answer(problems: Sequence[Any]) -> HttpAnswer:
     """Answer a request whose path, headers or body break the API's models."""
     first = problems[0] if problems else {}
-    where = first.get("loc", ("request",))[-1]
+    where = (first.get("loc") or ("request",))[-1]
     reason = str(first.get("msg", "is not valid")).removeprefix("Value error, ")
-    error = errors.RequestValidationError(str(where), reason)
-    return error_response(error)
+    return error_answer(errors.RequestValidationError(str(where), reason))
 
 
-def internal_error_response(error: Exception) -> Response[str]:
+def internal_error_answer(error: Exception) -> HttpAnswer:
     """Answer an unexpected failure without showing its details."""
     logger.error("request failed in the gateway", exc_info=error)
-    return _json(500, _INTERNAL, {})
-
-
-def _json(status: int, body: ErrorBody, headers: dict[str, str]) -> Response[str]:
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=body.model_dump_json(by_alias=True, exclude_none=True),
-        headers=headers,
-    )
+    return json_answer(_INTERNAL.model_dump_json(exclude_none=True), 500)

@@ -1,64 +1,101 @@
-"""Reading API Gateway proxy requests and writing their answers."""
+"""Reading API Gateway proxy requests and writing their answers.
+
+Answers are built as :class:`HttpAnswer`, which becomes a proxy response directly (the
+hot sync route) or a Powertools ``Response`` (routes served by the resolver).
+"""
 
 import base64
-
-from aws_lambda_powertools.event_handler import Response, content_types
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.models.inference import InvocationResult
 
-
-def request_body(event: APIGatewayProxyEvent) -> bytes:
-    """Return the request body as the client sent it, byte for byte."""
-    body = event.body or ""
-    if event.is_base64_encoded:
-        return base64.b64decode(body)
-    return body.encode()
+JSON = "application/json"
 
 
-def repeated_header(event: APIGatewayProxyEvent, names: list[str]) -> str | None:
-    """The first of ``names`` the client sent more than once, if any."""
-    sent = event.multi_value_headers or {}
-    return next((name for name in names if len(sent.get(name) or ()) > 1), None)
+@dataclass(frozen=True, slots=True)
+class HttpAnswer:
+    """Status, headers and body of an answer, body already encoded."""
+
+    status: int
+    content_type: str
+    body: str
+    headers: dict[str, str] = field(default_factory=dict)
+    base64_encoded: bool = False
+
+    def to_proxy(self) -> dict[str, Any]:
+        """The answer as an API Gateway proxy integration response."""
+        headers = {"Content-Type": self.content_type, **self.headers}
+        return {
+            "statusCode": self.status,
+            "headers": headers,
+            "body": self.body,
+            "isBase64Encoded": self.base64_encoded,
+        }
+
+    def to_response(self) -> Any:
+        """The answer as a Powertools ``Response`` for the resolver's routes."""
+        from aws_lambda_powertools.event_handler import Response  # noqa: PLC0415
+
+        response: Any = Response(
+            status_code=self.status,
+            content_type=self.content_type,
+            body=self.body,
+            headers=self.headers,
+        )
+        # Encoded here, not by the resolver, which would re-serialise a JSON answer.
+        response.base64_encoded = self.base64_encoded
+        return response
 
 
-def base_url(event: APIGatewayProxyEvent) -> str:
-    """The URL the client called the API at, stage or base path included."""
-    headers = event.headers
-    host = headers.get("Host") or event.request_context.domain_name
-    scheme = headers.get("X-Forwarded-Proto", "https")
-    called = event.request_context.path or event.path
-    prefix = (
-        called[: len(called) - len(event.path)] if called.endswith(event.path) else ""
-    )
-    return f"{scheme}://{host}{prefix}"
-
-
-def binary_response(
-    body: bytes, content_type: str, headers: dict[str, str], status: int = 200
-) -> Response[str]:
+def binary_answer(body: bytes, content_type: str, headers: dict[str, str]) -> HttpAnswer:
     """Answer with bytes that leave byte for byte, whatever their content type."""
-    # Encoded here, not by the resolver, which would re-serialise a JSON answer.
-    response: Response[str] = Response(
-        status_code=status,
-        content_type=content_type,
-        body=base64.b64encode(body).decode(),
-        headers=headers,
-    )
-    response.base64_encoded = True
-    return response
+    encoded = base64.b64encode(body).decode()
+    return HttpAnswer(200, content_type, encoded, headers, base64_encoded=True)
 
 
-def json_response(
+def json_answer(
     body: str, status: int = 200, headers: dict[str, str] | None = None
-) -> Response[str]:
+) -> HttpAnswer:
     """Answer with a JSON document already serialised."""
-    return Response(
-        status_code=status,
-        content_type=content_types.APPLICATION_JSON,
-        body=body,
-        headers=headers or {},
-    )
+    return HttpAnswer(status, JSON, body, headers or {})
+
+
+def request_body(event: dict[str, Any]) -> bytes:
+    """Return the request body as the client sent it, byte for byte."""
+    body = event.get("body") or ""
+    if event.get("isBase64Encoded"):
+        return base64.b64decode(body)
+    return str(body).encode()
+
+
+def header_values(
+    event: dict[str, Any], canonical: dict[str, str]
+) -> dict[str, list[str]]:
+    """Every value of the headers named in ``canonical`` (lower case to proper name)."""
+    found: dict[str, list[str]] = {}
+    sent = event.get("multiValueHeaders") or {
+        name: [value] for name, value in (event.get("headers") or {}).items()
+    }
+    for name, values in sent.items():
+        proper = canonical.get(name.lower())
+        if proper is not None and values:
+            found.setdefault(proper, []).extend(values)
+    return found
+
+
+def base_url(event: dict[str, Any]) -> str:
+    """The URL the client called the API at, stage or base path included."""
+    headers = {
+        name.lower(): value for name, value in (event.get("headers") or {}).items()
+    }
+    context = event.get("requestContext") or {}
+    host = headers.get("host") or context.get("domainName", "")
+    scheme = headers.get("x-forwarded-proto", "https")
+    path = str(event.get("path") or "")
+    called = str(context.get("path") or path)
+    prefix = called[: len(called) - len(path)] if called.endswith(path) else ""
+    return f"{scheme}://{host}{prefix}"
 
 
 def answer_headers(result: InvocationResult) -> dict[str, str]:

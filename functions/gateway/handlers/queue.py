@@ -6,22 +6,12 @@ invoking the model again. A FIFO batch runs in order, and a failure holds back t
 rest of its message group.
 """
 
-import asyncio
 import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.batch import (
-    AsyncBatchProcessor,
-    EventType,
-    SqsFifoPartialProcessor,
-    async_process_partial_response,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
     IdempotencyConfig,
@@ -38,9 +28,12 @@ from gateway.core import errors
 from gateway.core.callbacks import check_callback
 from gateway.core.queue_requests import RetryLaterError, answer_request, failed_reply
 from gateway.handlers import services
+from gateway.handlers.batches import BatchResponse, process_batch
+from gateway.handlers.tracing import traced
 from gateway.models.messages import QueueMessage, Reply, ReplyError, ReplyTo
 from gateway.models.records import Callback, CallbackKind
 from gateway.models.settings import get_settings
+from gateway.models.sqs import SqsRecord
 
 # Longer than the request queue's retention (4 days) plus its dead-letter queue's
 # (14 days), so no redelivery or redrive outlives the memory of its outcome.
@@ -48,7 +41,6 @@ IDEMPOTENCY_SECONDS = 19 * 86_400
 MAX_BACKOFF_SECONDS = 60
 
 logger = Logger()
-tracer = Tracer()
 settings = get_settings()
 idempotency = IdempotencyConfig(
     event_key_jmespath="requestId",
@@ -58,13 +50,6 @@ idempotency = IdempotencyConfig(
 )
 persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
 executor = ThreadPoolExecutor(max_workers=settings.queue_concurrency)
-# A batch whose every item fails still reports item by item, not as one error.
-concurrent_processor = AsyncBatchProcessor(
-    event_type=EventType.SQS, raise_on_entire_batch_failure=False
-)
-fifo_processor = SqsFifoPartialProcessor(skip_group_on_error=True)
-# NOTE: the FIFO processor takes no such argument; the attribute is its setting.
-fifo_processor.raise_on_entire_batch_failure = False
 
 
 @idempotent_function(
@@ -82,7 +67,7 @@ def answer_once(request: dict[str, Any]) -> dict[str, str]:
     return {"outcome": reply.status}
 
 
-def handle_record(record: SQSRecord) -> None:
+def handle_record(record: SqsRecord) -> None:
     """Handle one queue message; raise to have it retried later."""
     logger.thread_safe_append_keys(message_id=record.message_id)
     try:
@@ -134,7 +119,7 @@ def send_or_keep(
         )
 
 
-def refuse(record: SQSRecord, error: Exception) -> None:
+def refuse(record: SqsRecord, error: Exception) -> None:
     """Answer a message that is not a valid request; it will never become one."""
     reason = _validation_reason(error)
     logger.info("request refused", reason=reason)
@@ -152,11 +137,11 @@ def refuse(record: SQSRecord, error: Exception) -> None:
     )
 
 
-def back_off(record: SQSRecord) -> None:
+def back_off(record: SqsRecord) -> None:
     """Bring a failed message back sooner than the queue's visibility timeout."""
     if not settings.request_queue_url or record.event_source_arn.endswith(".fifo"):
         return
-    attempt = int(record.attributes.approximate_receive_count or "1")
+    attempt = record.attributes.approximate_receive_count
     delay = min(2**attempt, MAX_BACKOFF_SECONDS)
     seconds = random.randint(delay // 2, delay)  # noqa: S311 - jitter, not security
     try:
@@ -167,30 +152,16 @@ def back_off(record: SQSRecord) -> None:
         logger.warning("could not shorten the retry delay")
 
 
-async def handle_record_async(record: SQSRecord) -> None:
-    """Run one record on the worker threads, so a batch's requests overlap."""
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(executor, handle_record, record)
-
-
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+@traced
+def handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     """Entry point of the queue function."""
     idempotency.register_lambda_context(context)
-    records = event.get("Records") or [{}]
-    if str(records[0].get("eventSourceARN", "")).endswith(".fifo"):
-        return process_partial_response(
-            event=event,
-            record_handler=handle_record,
-            processor=fifo_processor,
-            context=context,
-        )
-    return async_process_partial_response(
-        event=event,
-        record_handler=handle_record_async,
-        processor=concurrent_processor,
-        context=context,
+    return process_batch(
+        event,
+        handle_record,
+        executor,
+        expected=(RetryLaterError, IdempotencyAlreadyInProgressError),
     )
 
 

@@ -7,29 +7,23 @@ after the queue's maxReceiveCount it moves to the results dead-letter queue.
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from gateway.core.results import handle_result_object
 from gateway.handlers import services
+from gateway.handlers.batches import BatchResponse, process_batch
+from gateway.handlers.tracing import traced
 from gateway.models.notifications import S3Notification
 from gateway.models.settings import get_settings
+from gateway.models.sqs import SqsRecord
 
 logger = Logger()
-tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.SQS)
 settings = get_settings()
 
 
-def handle_message(record: SQSRecord) -> None:
+def handle_message(record: SqsRecord) -> None:
     """Handle every object-created record of one S3 notification."""
     logger.remove_keys(["inference_id"])
     logger.append_keys(message_id=record.message_id)
@@ -54,9 +48,7 @@ def handle_message(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    """Entry point of the results function."""
-    return process_partial_response(
-        event=event, record_handler=handle_message, processor=processor, context=context
-    )
+@traced
+def handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
+    """Entry point of the results function: one notification after another."""
+    return process_batch(event, handle_message)

@@ -9,6 +9,7 @@ from functools import cache
 from aws_lambda_powertools.utilities import parameters
 
 from gateway.aws import queues, records, sagemaker, storage
+from gateway.aws.lazy import lazy_client
 from gateway.core.async_jobs import AsyncServices
 from gateway.core.delivery import Deliverer
 from gateway.core.queue_requests import QueueServices, Replier
@@ -28,6 +29,18 @@ def sagemaker_runtime() -> sagemaker.SageMakerRuntime:
     settings = get_settings()
     client = sagemaker.create_client(
         settings.sync_timeout_seconds, settings.connect_timeout_seconds
+    )
+    return sagemaker.SageMakerRuntime(client, read_timeout=settings.sync_timeout_seconds)
+
+
+@cache
+def async_sagemaker_runtime() -> sagemaker.SageMakerRuntime:
+    """SageMaker Runtime for submissions, made on the first one."""
+    settings = get_settings()
+    client = lazy_client(
+        lambda: sagemaker.create_client(
+            settings.sync_timeout_seconds, settings.connect_timeout_seconds
+        )
     )
     return sagemaker.SageMakerRuntime(client, read_timeout=settings.sync_timeout_seconds)
 
@@ -69,8 +82,10 @@ def result_services() -> ResultServices:
 def queue_services() -> QueueServices:
     """What answering queue requests needs; the model may take its full minute."""
     settings = get_settings()
-    client = sagemaker.create_client(
-        QUEUE_READ_TIMEOUT_SECONDS, settings.connect_timeout_seconds
+    client = lazy_client(
+        lambda: sagemaker.create_client(
+            QUEUE_READ_TIMEOUT_SECONDS, settings.connect_timeout_seconds
+        )
     )
     shared = async_services()
     replier = Replier(

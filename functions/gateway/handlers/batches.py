@@ -1,0 +1,88 @@
+"""Partial batch responses for the queue-fed functions.
+
+Powertools' batch utility would do this, but importing it imports every parser model
+(about 80 ms and 7 MiB of each cold start, measured by ``make bench``); the loop it
+would run is short.
+"""
+
+from collections.abc import Callable, Iterable
+from concurrent.futures import Executor
+from typing import Any, TypedDict
+
+from aws_lambda_powertools import Logger
+
+from gateway.models.sqs import SqsEvent, SqsRecord
+
+logger = Logger(child=True)
+
+
+class ItemFailure(TypedDict):
+    itemIdentifier: str
+
+
+class BatchResponse(TypedDict):
+    batchItemFailures: list[ItemFailure]
+
+
+def process_batch(
+    event: dict[str, Any],
+    handle: Callable[[SqsRecord], None],
+    executor: Executor | None = None,
+    expected: tuple[type[Exception], ...] = (),
+) -> BatchResponse:
+    """Handle every record; a record whose handler raises is reported for retry.
+
+    With an executor the records run side by side. In a FIFO batch they run in order,
+    and after a failure the rest of that message group is reported without running.
+    """
+    batch = SqsEvent.model_validate(event)
+    if batch.is_fifo or executor is None:
+        failed = _in_order(
+            batch.records, handle, expected, keep_group_order=batch.is_fifo
+        )
+    else:
+        outcomes = executor.map(
+            lambda record: _succeeds(record, handle, expected), batch.records
+        )
+        failed = [
+            r.message_id for r, ok in zip(batch.records, outcomes, strict=True) if not ok
+        ]
+    return {
+        "batchItemFailures": [{"itemIdentifier": message_id} for message_id in failed]
+    }
+
+
+def _in_order(
+    records: Iterable[SqsRecord],
+    handle: Callable[[SqsRecord], None],
+    expected: tuple[type[Exception], ...],
+    keep_group_order: bool,
+) -> list[str]:
+    failed: list[str] = []
+    stopped_groups: set[str | None] = set()
+    for record in records:
+        group = record.attributes.message_group_id
+        if keep_group_order and group in stopped_groups:
+            failed.append(record.message_id)
+            continue
+        if not _succeeds(record, handle, expected):
+            failed.append(record.message_id)
+            stopped_groups.add(group)
+    return failed
+
+
+def _succeeds(
+    record: SqsRecord,
+    handle: Callable[[SqsRecord], None],
+    expected: tuple[type[Exception], ...],
+) -> bool:
+    try:
+        handle(record)
+    except expected as error:
+        # Foreseen (throttling, a duplicate in flight): the handler said why.
+        logger.info("message will be retried", error_type=type(error).__name__)
+        return False
+    except Exception:
+        logger.exception("message failed; it will be retried")
+        return False
+    return True
