@@ -3,13 +3,29 @@
 It serves exactly the routes of the template's Api events, on 127.0.0.1, both at
 the root (like ``sam local start-api``) and under ``/<StageName>/`` (like the
 deployed URL). Each request becomes a REST v1 proxy event; the function's proxy
-response becomes the HTTP response. API Gateway's own answers are mirrored:
+response becomes the HTTP response. API Gateway's own answers are mirrored, each
+with its gateway response type:
 
-- a request body over 10 MB: 413 ``Request Too Long`` (also when the event
+- a request body over 10 MB: 413 ``REQUEST_TOO_LARGE`` (also when the event
   exceeds Lambda's 6 MB invoke limit, as API Gateway reports it);
-- no resource for the path, or no method on it: 403 ``Missing Authentication Token``;
-- a function error or a malformed proxy response: 502 ``Internal server error``;
-- no answer within the integration timeout (29 s): 504 ``Endpoint request timed out``.
+- no resource for the path, or no method on it (TRACE, CONNECT and unknown methods
+  included): 403 ``MISSING_AUTHENTICATION_TOKEN``;
+- a function error or a malformed proxy response: 502 (``DEFAULT_5XX``);
+- a rejected invoke: 500 ``INTEGRATION_FAILURE``;
+- no answer within the integration timeout (29 s): 504 ``INTEGRATION_TIMEOUT``.
+
+These errors are rendered from the API's ``GatewayResponses`` as the template
+declares them: the response type's own entry, else ``DEFAULT_4XX``/``DEFAULT_5XX``,
+else API Gateway's plain ``{"message": ...}``. The templates may use
+``$context.error.responseType``, ``$context.error.message`` and
+``$context.error.messageString``; ``StatusCode`` and literal or
+``method.request.header.*`` response headers are honoured too.
+
+Malformed HTTP (bad chunk sizes, conflicting Content-Length headers, header lines
+without a colon, bare CRs, NUL bytes) is answered 400 and the connection closed, as
+API Gateway's front end refuses it; over-long request lines (414) and headers (431)
+likewise. Those answers are JSON too, rendered through ``DEFAULT_4XX``. Other
+control characters in header values reach the function, which judges them.
 
 With ``BinaryMediaTypes`` covering every type (``*~1*``), every non-empty body
 reaches the function base64-encoded and a base64 response leaves byte for byte.
@@ -23,8 +39,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import datetime
 import hashlib
+import http.client
 import json
 import logging
 import re
@@ -50,6 +68,20 @@ MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 # Past this, an oversized body is not read to the end: the connection is closed instead.
 _DRAIN_LIMIT_BYTES = 64 * 1024 * 1024
 _READ_CHUNK = 1024 * 1024
+# http.server's limits: one request or header line, and the number of headers.
+_MAX_LINE = 65536
+_MAX_HEADERS = 100
+_MAX_CHUNK_LINE = 1024
+# After an error answer that closes, read what the client still sends for this long
+# (and at most this much) so that closing does not reset the answer away.
+_LINGER_SECONDS = 1.0
+_LINGER_BYTES = 8 * 1024 * 1024
+# RFC 9110 tokens (methods, header names), hex chunk sizes and decimal lengths.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_TOKEN_BYTES = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_DIGITS = re.compile(r"[0-9]{1,18}")
+_HTTP_VERSION = re.compile(r"HTTP/([0-9])\.([0-9])")
 _PROXY_KEYS = frozenset(
     {"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"}
 )
@@ -66,6 +98,8 @@ _REMAPPED_HEADERS = frozenset(
     }
 )
 _SIGV4_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/")
+# The methods API Gateway serves; ANY stands for exactly these.
+HTTP_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"})
 _LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -88,41 +122,170 @@ class GatewayResponse:
     body: bytes
 
 
-def _gateway_error(status: int, message: str, error_type: str | None) -> GatewayResponse:
-    """Build one of API Gateway's own error responses."""
-    headers = [("Content-Type", "application/json")]
-    if error_type:
-        headers.append(("x-amzn-ErrorType", error_type))
-    body = json.dumps({"message": message}).encode()
-    return GatewayResponse(status, headers, body)
+# Gateway response types of the errors the local API answers itself.
+MISSING_AUTHENTICATION_TOKEN = "MISSING_AUTHENTICATION_TOKEN"  # noqa: S105 - a type name
+REQUEST_TOO_LARGE = "REQUEST_TOO_LARGE"
+INTEGRATION_FAILURE = "INTEGRATION_FAILURE"
+INTEGRATION_TIMEOUT = "INTEGRATION_TIMEOUT"
+DEFAULT_4XX = "DEFAULT_4XX"
+DEFAULT_5XX = "DEFAULT_5XX"
+# What a declared gateway response without ResponseTemplates renders.
+_DEFAULT_TEMPLATE = '{"message":$context.error.messageString}'
+_CONTEXT_ERROR = re.compile(
+    r"\$(\{)?context\.error\.(messageString|message|responseType)\b(?(1)\})"
+)
+_LITERAL_PARAMETER = re.compile(r"'(.*)'", re.DOTALL)
+_REQUEST_HEADER_PARAMETER = "method.request.header."
 
 
-def too_long() -> GatewayResponse:
+@dataclass(frozen=True)
+class GatewayError:
+    """One of API Gateway's own errors, before GatewayResponses shape it."""
+
+    response_type: str
+    status: int
+    message: str
+    error_type: str | None = None
+    # API Gateway writes some plain bodies without a space after the colon.
+    compact: bool = False
+
+    def plain(self) -> GatewayResponse:
+        """Render the error as API Gateway does when no gateway response applies."""
+        headers = [("Content-Type", "application/json")]
+        if self.error_type:
+            headers.append(("x-amzn-ErrorType", self.error_type))
+        separators = (",", ":") if self.compact else None
+        body = json.dumps({"message": self.message}, separators=separators).encode()
+        return GatewayResponse(self.status, headers, body)
+
+
+def too_long() -> GatewayError:
     """413 for a payload over API Gateway's or Lambda's limit."""
-    return _gateway_error(413, "Request Too Long", "BadRequestException")
+    return GatewayError(REQUEST_TOO_LARGE, 413, "Request Too Long", "BadRequestException")
 
 
-def missing_token() -> GatewayResponse:
+def missing_token() -> GatewayError:
     """403 that REST APIs answer for a path or method they do not have."""
-    response = _gateway_error(
-        403, "Missing Authentication Token", "MissingAuthenticationTokenException"
-    )
-    # API Gateway writes this one without a space after the colon.
-    return GatewayResponse(
-        response.status,
-        response.headers,
-        b'{"message":"Missing Authentication Token"}',
+    return GatewayError(
+        MISSING_AUTHENTICATION_TOKEN,
+        403,
+        "Missing Authentication Token",
+        "MissingAuthenticationTokenException",
+        compact=True,
     )
 
 
-def internal_error(status: int = 502) -> GatewayResponse:
+def internal_error(status: int = 502) -> GatewayError:
     """502 (function error, bad proxy response) or 500 (invoke failure)."""
-    return _gateway_error(status, "Internal server error", "InternalServerErrorException")
+    response_type = INTEGRATION_FAILURE if status == 500 else DEFAULT_5XX
+    return GatewayError(
+        response_type, status, "Internal server error", "InternalServerErrorException"
+    )
 
 
-def integration_timeout() -> GatewayResponse:
+def integration_timeout() -> GatewayError:
     """504 when the integration does not answer in time."""
-    return _gateway_error(504, "Endpoint request timed out", None)
+    return GatewayError(INTEGRATION_TIMEOUT, 504, "Endpoint request timed out")
+
+
+def bad_request(status: int = 400, message: str = "Bad Request") -> GatewayError:
+    """A request the front end refuses before routing (bad framing, limits)."""
+    error_type = "BadRequestException" if status == 400 else None
+    family = DEFAULT_4XX if status < 500 else DEFAULT_5XX
+    return GatewayError(family, status, message, error_type)
+
+
+def _status_code(value: Any) -> int | None:
+    """Read a gateway response's StatusCode, or None when it sets none."""
+    text = str(value).strip() if value is not None else ""
+    return int(text) if text.isdigit() and 100 <= int(text) <= 599 else None
+
+
+def _pick_template(templates: Mapping[str, Any], accept: str | None) -> tuple[str, str]:
+    """Choose a response template: the Accept type's, else JSON's, else the first."""
+    wanted = _media_type(accept)
+    by_type = {
+        str(key).lower(): (str(key), str(value)) for key, value in templates.items()
+    }
+    for media_type in (wanted, "application/json"):
+        if media_type in by_type:
+            return by_type[media_type]
+    return next(iter(by_type.values()))
+
+
+def _render_template(template: str, error: GatewayError) -> str:
+    """Substitute the $context.error variables API Gateway offers gateway responses."""
+    values = {
+        "responseType": error.response_type,
+        "message": error.message,
+        # The quoted message, so a template can place it as a JSON string.
+        "messageString": json.dumps(error.message),
+    }
+    return _CONTEXT_ERROR.sub(lambda found: values[found.group(2)], template)
+
+
+class GatewayResponses:
+    """An API's declared GatewayResponses: how it renders its own errors."""
+
+    def __init__(self, declared: Any) -> None:
+        entries = declared.items() if isinstance(declared, Mapping) else ()
+        self.declared: dict[str, Mapping[str, Any]] = {
+            str(name): value for name, value in entries if isinstance(value, Mapping)
+        }
+
+    def render(
+        self, error: GatewayError, request_headers: Sequence[tuple[str, str]] = ()
+    ) -> GatewayResponse:
+        """Render an error through its type's response, else the family default."""
+        family = DEFAULT_4XX if error.status < 500 else DEFAULT_5XX
+        specific = self.declared.get(error.response_type)
+        fallback = self.declared.get(family)
+        chosen = specific or fallback
+        if chosen is None:
+            return error.plain()
+        # The family default's StatusCode applies to every type that sets none.
+        status = (
+            _status_code(chosen.get("StatusCode"))
+            or _status_code((fallback or {}).get("StatusCode"))
+            or error.status
+        )
+        templates = chosen.get("ResponseTemplates")
+        if not isinstance(templates, Mapping) or not templates:
+            templates = {"application/json": _DEFAULT_TEMPLATE}
+        content_type, template = _pick_template(
+            templates, _header(request_headers, "Accept")
+        )
+        headers = [("Content-Type", content_type)]
+        if error.error_type:
+            headers.append(("x-amzn-ErrorType", error.error_type))
+        headers += self._headers(chosen, request_headers)
+        body = _render_template(template, error).encode()
+        return GatewayResponse(status, headers, body)
+
+    @staticmethod
+    def _headers(
+        declared: Mapping[str, Any], request_headers: Sequence[tuple[str, str]]
+    ) -> list[tuple[str, str]]:
+        """Evaluate ResponseParameters.Headers: literals and request headers."""
+        parameters = declared.get("ResponseParameters")
+        if not isinstance(parameters, Mapping):
+            return []
+        mapped = parameters.get("Headers")
+        if not isinstance(mapped, Mapping):
+            return []
+        headers: list[tuple[str, str]] = []
+        for name, expression in mapped.items():
+            text = str(expression)
+            literal = _LITERAL_PARAMETER.fullmatch(text)
+            if literal:
+                headers.append((str(name), literal.group(1)))
+            elif text.startswith(_REQUEST_HEADER_PARAMETER):
+                value = _header(
+                    request_headers, text.removeprefix(_REQUEST_HEADER_PARAMETER)
+                )
+                if value is not None:
+                    headers.append((str(name), value))
+        return headers
 
 
 @dataclass(frozen=True)
@@ -256,6 +419,10 @@ class _BadRequestError(Exception):
     """The request body cannot be read (bad framing)."""
 
 
+class _ClientGoneError(Exception):
+    """The client closed the connection mid-request: nobody is left to answer."""
+
+
 class LocalApi:
     """The local REST API: routes, stages and the functions behind them."""
 
@@ -285,6 +452,10 @@ class LocalApi:
         self.api_ids = {
             api.logical_id: (api_ids or {}).get(api.logical_id)
             or hashlib.sha256(api.logical_id.encode()).hexdigest()[:10]
+            for api in apis
+        }
+        self.gateway_responses = {
+            api.logical_id: GatewayResponses(api.properties.get("GatewayResponses"))
             for api in apis
         }
         self._compiled = sorted(
@@ -399,7 +570,11 @@ class LocalApi:
             parameters = {key: unquote(value) for key, value in found.groupdict().items()}
             if compiled.route.method == method:
                 return compiled, parameters
-            if compiled.route.method == "ANY" and any_method is None:
+            if (
+                compiled.route.method == "ANY"
+                and method in HTTP_METHODS
+                and any_method is None
+            ):
                 any_method = (compiled, parameters)
         return any_method
 
@@ -419,8 +594,9 @@ class LocalApi:
         # Match on the raw path so an encoded "/" stays inside a path parameter.
         found = self.match(split.path or "/", method)
         if found is None:
-            return missing_token(), request_id
+            return self.error_response(missing_token(), raw_path, headers), request_id
         compiled, parameters, stage_path = found
+        responses = self.gateway_responses[compiled.api.logical_id]
         trace_id = _header(headers, "X-Amzn-Trace-Id") or _trace_header()
         event = self._event(
             compiled,
@@ -438,18 +614,18 @@ class LocalApi:
         result = self._invoke(invoker, event, request_id, trace_id)
         if result is None:
             log.warning("integration timed out after %.0f s", self.integration_timeout)
-            return integration_timeout(), request_id
+            return responses.render(integration_timeout(), headers), request_id
         if result.status_code == 413:
-            return too_long(), request_id
+            return responses.render(too_long(), headers), request_id
         if result.status_code != 200:
             log.warning("function invoke failed with status %d", result.status_code)
-            return internal_error(500), request_id
+            return responses.render(internal_error(500), headers), request_id
         if result.function_error:
             log.warning(
                 "function error: %s",
                 result.payload_bytes[:2000].decode("utf-8", "replace"),
             )
-            return internal_error(), request_id
+            return responses.render(internal_error(), headers), request_id
         try:
             payload = result.payload
         except ValueError:
@@ -462,8 +638,28 @@ class LocalApi:
                 "malformed Lambda proxy response from %s",
                 compiled.route.function_logical_id,
             )
-            return internal_error(), request_id
+            return responses.render(internal_error(), headers), request_id
         return response, request_id
+
+    def error_response(
+        self,
+        error: GatewayError,
+        raw_path: str | None = None,
+        headers: Sequence[tuple[str, str]] = (),
+    ) -> GatewayResponse:
+        """Render an error with the GatewayResponses of the API a path belongs to."""
+        api = self._api_of(urlsplit(raw_path or "/").path or "/")
+        if api is None:
+            return error.plain()
+        return self.gateway_responses[api.logical_id].render(error, headers)
+
+    def _api_of(self, path: str) -> ApiSpec | None:
+        """Return the API whose stage prefixes a path; at the root, the first API."""
+        for api in self.apis:
+            prefix = f"/{api.stage_name}"
+            if path == prefix or path.startswith(prefix + "/"):
+                return api
+        return self.apis[0] if self.apis else None
 
     def _invoke(
         self, invoker: Invoker, event: dict[str, Any], request_id: str, trace_id: str
@@ -640,64 +836,143 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     # Idle keep-alive connections are dropped after this many seconds.
     timeout = 300
+    # Set when an error answer closes the connection with request bytes maybe unread.
+    _linger = False
 
     def setup(self) -> None:
         """Disable Nagle on the accepted socket: responses are small and latency matters."""
         self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().setup()
 
-    def do_GET(self) -> None:
-        """Serve GET."""
-        self._serve()
+    def finish(self) -> None:
+        """Close gently after a refusal: unread request bytes would reset the answer."""
+        super().finish()
+        if not self._linger:
+            return
+        connection: socket.socket = self.connection
+        deadline = time.monotonic() + _LINGER_SECONDS
+        drained = 0
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_WR)
+            while drained < _LINGER_BYTES:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                connection.settimeout(remaining)
+                chunk = connection.recv(_READ_CHUNK)
+                if not chunk:
+                    break
+                drained += len(chunk)
 
-    def do_POST(self) -> None:
-        """Serve POST."""
-        self._serve()
+    def handle_one_request(self) -> None:
+        """Read one request and answer it; every method reaches the route table."""
+        self.command = ""
+        self.path = ""
+        self.request_version = self.protocol_version
+        self.requestline = ""
+        try:
+            self.raw_requestline = self.rfile.readline(_MAX_LINE + 1)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if len(self.raw_requestline) > _MAX_LINE:
+                self._refuse(bad_request(414, "Request-URI Too Long"))
+                return
+            if not self.parse_request():
+                return
+            self._serve()
+        except TimeoutError:
+            # An idle keep-alive connection or a client that stopped sending.
+            self.close_connection = True
+        except _ClientGoneError:
+            self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError):
+            log.info("client left before the answer: %s %s", self.command, self.path)
+            self.close_connection = True
 
-    def do_PUT(self) -> None:
-        """Serve PUT."""
-        self._serve()
+    def parse_request(self) -> bool:
+        """Parse the request line and headers strictly; refuse what API Gateway would."""
+        self.close_connection = True
+        line = self.raw_requestline
+        if not line.endswith(b"\n"):
+            raise _ClientGoneError
+        text = _strip_eol(line)
+        self.requestline = text.decode("iso-8859-1")
+        words = self.requestline.split(" ")
+        version = _HTTP_VERSION.fullmatch(words[-1]) if len(words) == 3 else None
+        if version is None or not _TOKEN.fullmatch(words[0]) or _bad_bytes(text):
+            self._refuse(bad_request())
+            return False
+        if version.group(1) != "1":
+            self._refuse(bad_request(505, "HTTP Version Not Supported"))
+            return False
+        self.command, self.path, self.request_version = words
+        headers = self._read_headers()
+        if headers is None:
+            return False
+        self.headers = headers
+        tokens = {
+            token.strip().lower()
+            for value in headers.get_all("Connection") or []
+            for token in value.split(",")
+        }
+        if "close" not in tokens and (
+            self.request_version == "HTTP/1.1" or "keep-alive" in tokens
+        ):
+            self.close_connection = False
+        expect = (headers.get("Expect") or "").strip().lower()
+        if expect == "100-continue" and self.request_version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
 
-    def do_PATCH(self) -> None:
-        """Serve PATCH."""
-        self._serve()
-
-    def do_DELETE(self) -> None:
-        """Serve DELETE."""
-        self._serve()
-
-    def do_HEAD(self) -> None:
-        """Serve HEAD."""
-        self._serve()
-
-    def do_OPTIONS(self) -> None:
-        """Serve OPTIONS."""
-        self._serve()
+    def _read_headers(self) -> http.client.HTTPMessage | None:
+        """Read the header block; None once a refusal has been sent."""
+        headers = http.client.HTTPMessage()
+        for _ in range(_MAX_HEADERS + 1):
+            line = self.rfile.readline(_MAX_LINE + 1)
+            if len(line) > _MAX_LINE:
+                self._refuse(bad_request(431, "Request Header Fields Too Large"))
+                return None
+            if line in (b"\r\n", b"\n"):
+                return headers
+            if not line.endswith(b"\n"):
+                raise _ClientGoneError
+            text = _strip_eol(line)
+            name, colon, value = text.partition(b":")
+            # No colon, a folded line, space before the colon, a bare CR or a NUL:
+            # email's parser would silently cut the headers short there.
+            if not colon or not _TOKEN_BYTES.fullmatch(name) or _bad_bytes(value):
+                self._refuse(bad_request())
+                return None
+            headers[name.decode("ascii")] = value.strip(b" \t").decode("iso-8859-1")
+        self._refuse(bad_request(431, "Request Header Fields Too Large"))
+        return None
 
     def _serve(self) -> None:
         """Read the request, hand it to the API and write the response."""
         api = self.server.local_api
         started = time.perf_counter()
         request_id = str(uuid.uuid4())
+        header_list = list(self.headers.items())
         try:
             body = self._read_body(api.max_payload_bytes)
         except _BodyTooLargeError:
-            response = too_long()
+            response = api.error_response(too_long(), self.path, header_list)
         except _BadRequestError:
             self.close_connection = True
-            response = _gateway_error(400, "Bad Request", "BadRequestException")
+            response = api.error_response(bad_request(), self.path, header_list)
         else:
             try:
                 response, request_id = api.handle(
                     self.command,
                     self.path,
-                    list(self.headers.items()),
+                    header_list,
                     body,
                     self.client_address[0],
                 )
             except Exception:
                 log.exception("local API failed to serve a request")
-                response = internal_error(500)
+                response = api.error_response(internal_error(500), self.path, header_list)
         self._write(response, request_id)
         log.info(
             "api request %s %s -> %d in %.1f ms",
@@ -707,32 +982,60 @@ class _Handler(BaseHTTPRequestHandler):
             (time.perf_counter() - started) * 1000,
         )
 
+    def _refuse(self, error: GatewayError) -> None:
+        """Answer a request that cannot be framed, then close the connection."""
+        self.close_connection = True
+        response = self.server.local_api.error_response(error, self.path or None)
+        self._write(response, str(uuid.uuid4()))
+
     def _read_body(self, limit: int) -> bytes:
         """Read the body (Content-Length or chunked), refusing more than limit bytes."""
-        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+        length = self._body_length()
+        if length is None:
             return self._read_chunked(limit)
-        raw_length = self.headers.get("Content-Length")
-        try:
-            length = int(raw_length) if raw_length else 0
-        except ValueError as error:
-            raise _BadRequestError from error
-        if length < 0:
-            raise _BadRequestError
         if length > limit:
             self._discard(length)
             raise _BodyTooLargeError
-        return self.rfile.read(length) if length else b""
+        return self._read_exact(length)
+
+    def _body_length(self) -> int | None:
+        """Return the declared length, or None for chunked; raise on bad framing."""
+        encodings = self.headers.get_all("Transfer-Encoding") or []
+        lengths = self.headers.get_all("Content-Length") or []
+        if encodings:
+            codings = [
+                coding.strip().lower()
+                for value in encodings
+                for coding in value.split(",")
+            ]
+            # Both headers at once is the shape of request smuggling: refuse it.
+            if lengths or codings != ["chunked"]:
+                raise _BadRequestError
+            return None
+        # Repeats of one value are allowed (RFC 9112, 6.3); different values are not.
+        values = {item.strip() for value in lengths for item in value.split(",")}
+        if not values:
+            return 0
+        if len(values) > 1:
+            raise _BadRequestError
+        value = values.pop()
+        if not _DIGITS.fullmatch(value):
+            raise _BadRequestError
+        return int(value)
 
     def _read_chunked(self, limit: int) -> bytes:
-        """Read a chunked body."""
+        """Read a chunked body strictly: hex sizes, CRLF after each chunk, trailers."""
         parts: list[bytes] = []
         total = 0
         while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError as error:
-                raise _BadRequestError from error
+            line = self.rfile.readline(_MAX_CHUNK_LINE + 1)
+            if not line.endswith(b"\n"):
+                raise _BadRequestError
+            size_text = _strip_eol(line).split(b";", 1)[0].strip(b" \t")
+            # int() would also take "-1", "+5", "0x10" and "1_0": only hex digits.
+            if not _HEX.fullmatch(size_text):
+                raise _BadRequestError
+            size = int(size_text, 16)
             if size == 0:
                 break
             total += size
@@ -740,12 +1043,23 @@ class _Handler(BaseHTTPRequestHandler):
                 # The rest of the body is not worth reading: close after answering.
                 self.close_connection = True
                 raise _BodyTooLargeError
-            parts.append(self.rfile.read(size))
-            self.rfile.readline(1024)
-        # Trailers end with an empty line.
-        while self.rfile.readline(1024).strip():
-            pass
-        return b"".join(parts)
+            parts.append(self._read_exact(size))
+            if self.rfile.readline(3) not in (b"\r\n", b"\n"):
+                raise _BadRequestError
+        for _ in range(_MAX_HEADERS + 1):
+            trailer = self.rfile.readline(_MAX_LINE + 1)
+            if trailer in (b"\r\n", b"\n"):
+                return b"".join(parts)
+            if not trailer.endswith(b"\n"):
+                raise _BadRequestError
+        raise _BadRequestError
+
+    def _read_exact(self, size: int) -> bytes:
+        """Read exactly size bytes; a shorter read means the client went away."""
+        data = self.rfile.read(size) if size else b""
+        if len(data) < size:
+            raise _ClientGoneError
+        return data
 
     def _discard(self, length: int) -> None:
         """Read and drop a refused body so the client sees the answer, not a reset."""
@@ -773,10 +1087,27 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(response.body)))
         if self.close_connection:
             self.send_header("Connection", "close")
+            self._linger = response.status >= 400
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
 
+    def send_error(
+        self, code: int, message: str | None = None, explain: Any = None
+    ) -> None:
+        """Answer http.server's own errors as JSON too, then close."""
+        self._refuse(bad_request(code, message or "Bad Request"))
+
     def log_message(self, format: str, *args: Any) -> None:
         """Silence http.server's own access log; _serve logs each request."""
         log.debug("http server message: %s", format % args)
+
+
+def _strip_eol(line: bytes) -> bytes:
+    """Drop a line's CRLF (or bare LF) ending."""
+    return line[:-2] if line.endswith(b"\r\n") else line.rstrip(b"\n")
+
+
+def _bad_bytes(text: bytes) -> bool:
+    """Tell whether a request line or header value holds a bare CR, LF or NUL."""
+    return b"\r" in text or b"\n" in text or b"\0" in text

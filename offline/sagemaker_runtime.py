@@ -625,6 +625,8 @@ def make_s3_client(endpoint: str) -> Any:
 
 
 _ENDPOINT_ROUTE = re.compile(r"/endpoints/([^/]*)/([a-z-]+)")
+# Errors writing to (or reading from) a client that closed its connection.
+_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError)
 
 
 class RuntimeHandler(BaseHandler):
@@ -637,9 +639,15 @@ class RuntimeHandler(BaseHandler):
     def route(self, method: str, path: str) -> None:
         """Serve the runtime API and the /offline inspection routes."""
         try:
-            self._route(method, path)
-        except ApiError as err:
-            self.send_error_shape(err)
+            try:
+                self._route(method, path)
+            except ApiError as err:
+                self.send_error_shape(err)
+        except _CLIENT_GONE:
+            # The caller gave up (its read timeout) before a slow model answered:
+            # nothing is wrong here, and nobody is left to tell.
+            self.close_connection = True
+            log.info("client left before the answer: %s %s", method, path)
 
     def _route(self, method: str, path: str) -> None:
         runtime = self.server.runtime

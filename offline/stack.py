@@ -22,7 +22,13 @@ XGB_PORT, ECHO_PORT and WEBHOOK_PORT. The webhook secret is WEBHOOK_SECRET (defa
 receiver checks signatures with it. Every function also gets
 ALLOW_LOOPBACK_CALLBACKS=true: offline, and only there, webhooks and reply queues on
 127.0.0.1 are allowed. Every child runs in its own process group and is stopped,
-group and all, when the stack stops: on Ctrl-C, SIGTERM, an error or interpreter exit.
+group and all, when the stack stops: on Ctrl-C, SIGTERM, SIGHUP, an error or
+interpreter exit. Once stopping has begun, further signals are ignored until every
+child group is gone (make forwards SIGTERM, so the stack often gets it twice). On
+Linux each child also gets SIGTERM from the kernel if the stack dies without
+cleaning up (SIGKILL, a crash): PR_SET_PDEATHSIG, which follows the thread that
+started the child, so call :meth:`OfflineStack.start` from a thread that outlives
+the stack (the main thread, as ``make run`` and the tests do).
 
 Tests use :class:`OfflineStack`, which starts the same pieces on free loopback ports.
 """
@@ -32,6 +38,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import ctypes
 import functools
 import http.client
 import logging
@@ -44,7 +51,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -90,6 +97,16 @@ ASYNC_OUTPUT = "AsyncOutputPath"
 ASYNC_FAILURE = "AsyncFailurePath"
 STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_GRACE_SECONDS = 5.0
+# How often start() and wait() look at the stop flag that the signal handler sets.
+POLL_SECONDS = 0.1
+# Ctrl-C, kill (and make forwarding it), a closed terminal.
+STOP_SIGNALS: tuple[signal.Signals, ...] = tuple(
+    getattr(signal, name)
+    for name in ("SIGINT", "SIGTERM", "SIGHUP")
+    if hasattr(signal, name)
+)
+# prctl(2) option: the signal a process gets when the thread that forked it ends.
+PR_SET_PDEATHSIG = 1
 # A row of the breast cancer data set: what the xgb container scores.
 SAMPLE_CSV_ROW = (
     "17.99,10.38,122.8,1001,0.1184,0.2776,0.3001,0.1471,0.2419,0.07871,1.095,0.9053,"
@@ -108,6 +125,42 @@ PORT_VARIABLES: dict[str, str] = {
 
 class StackError(RuntimeError):
     """The offline stack could not start."""
+
+
+class StackStoppedError(StackError):
+    """Stopping was asked for (a signal) before the stack was ready."""
+
+
+@functools.cache
+def _prctl() -> Any:
+    """Return libc's prctl on Linux, or None where there is none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        function = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_ulong]
+    function.restype = ctypes.c_int
+    return function
+
+
+def _die_with_parent_hook() -> Callable[[], None] | None:
+    """Build a preexec_fn that has the kernel SIGTERM the child when the stack dies."""
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+    death_signal = int(signal.SIGTERM)
+
+    def die_with_parent() -> None:
+        """Run in the child between fork and exec: nothing here may take a lock."""
+        prctl(PR_SET_PDEATHSIG, death_signal)
+        # The stack may have died before the request took effect: nobody would ask.
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return die_with_parent
 
 
 @dataclass(frozen=True)
@@ -265,6 +318,8 @@ class OfflineStack:
         self._children: list[_Child] = []
         self._function_log: IO[bytes] | None = None
         self._started = False
+        # A plain flag: signal handlers set it and must take no lock to do so.
+        self._stop_requested = False
 
     # URLs ---------------------------------------------------------------------
 
@@ -379,6 +434,7 @@ class OfflineStack:
     def _start(self) -> None:
         """Launch, then wait for readiness; raise StackError with the reason."""
         os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+        self._check_stop()
         self._check_ports()
         deadline = time.monotonic() + self.startup_timeout
         self._children = self._plan_children()
@@ -389,7 +445,9 @@ class OfflineStack:
         self._start_webhook_receiver()
         # The functions' environments name moto's resources: create those first.
         self._wait_ready(deadline, [child for child in self._children if child.is_moto])
+        self._check_stop()
         self._provision()
+        self._check_stop()
         for function in self.template.functions():
             self.pools[function.logical_id] = self._new_pool(
                 function.logical_id, start=True
@@ -410,11 +468,43 @@ class OfflineStack:
         self._start_event_sources()
         self._wait_ready(deadline)
         for warmer in warmers:
-            warmer.join(max(0.0, deadline - time.monotonic()))
+            # Short joins, so that a stop request is noticed while functions warm.
+            while warmer.is_alive() and time.monotonic() < deadline:
+                self._check_stop()
+                warmer.join(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+        self._check_stop()
+
+    def request_stop(self) -> None:
+        """Ask start() and wait() to give up soon; safe in a signal handler (no lock)."""
+        self._stop_requested = True
+
+    def _on_signal(self, signum: int, frame: object) -> None:
+        """Signal handler: only set the flag; never raise, so cleanup runs to the end."""
+        self.request_stop()
+
+    def _check_stop(self) -> None:
+        """Raise StackStoppedError once stopping was asked for."""
+        if self._stop_requested:
+            raise StackStoppedError("stopped before the stack was ready")
 
     def stop(self) -> None:
         """Stop the API, the workers and every child process group."""
         atexit.unregister(self.stop)
+        try:
+            self._stop_in_process()
+        finally:
+            # The children go even when stopping something in process failed.
+            self._stop_children()
+            if self._function_log is not None:
+                self._function_log.close()
+                self._function_log = None
+            if self._own_log_dir:
+                shutil.rmtree(self.log_dir, ignore_errors=True)
+            self._started = False
+            self._stop_requested = False
+
+    def _stop_in_process(self) -> None:
+        """Stop the pollers, the API, the workers and the webhook receiver."""
         # Pollers stop first so no new batch starts; closing the pools ends running ones.
         for source in self.event_sources:
             source.request_stop()
@@ -430,6 +520,9 @@ class OfflineStack:
         if self.webhook_receiver is not None:
             self.webhook_receiver.stop()
             self.webhook_receiver = None
+
+    def _stop_children(self) -> None:
+        """SIGTERM every child group, then SIGKILL what is left after the grace time."""
         for child in self._children:
             self._signal(child, signal.SIGTERM)
         grace_end = time.monotonic() + STOP_GRACE_SECONDS
@@ -446,36 +539,18 @@ class OfflineStack:
             if child.log_file is not None:
                 child.log_file.close()
         self._children = []
-        if self._function_log is not None:
-            self._function_log.close()
-            self._function_log = None
-        if self._own_log_dir:
-            shutil.rmtree(self.log_dir, ignore_errors=True)
-        self._started = False
 
     def wait(self) -> None:
-        """Serve until SIGINT or SIGTERM, or until a child dies."""
-        stop = threading.Event()
-
-        def on_signal(signum: int, frame: object) -> None:
-            """Ask the main loop to stop."""
-            stop.set()
-
-        previous = {
-            signum: signal.signal(signum, on_signal)
-            for signum in (signal.SIGINT, signal.SIGTERM)
-        }
-        try:
-            while not stop.wait(0.5):
+        """Serve until SIGINT, SIGTERM or SIGHUP, request_stop(), or a child's death."""
+        with stop_signals(self):
+            while not self._stop_requested:
                 for child in self._children:
                     if child.process is not None and child.process.poll() is not None:
                         raise StackError(
                             f"{child.name} exited with status {child.process.returncode}"
                             f"\n{child.tail()}"
                         )
-        finally:
-            for signum, handler in previous.items():
-                signal.signal(signum, handler)
+                time.sleep(POLL_SECONDS)
 
     # Pieces -------------------------------------------------------------------
 
@@ -654,7 +729,10 @@ class OfflineStack:
             stdin=subprocess.DEVNULL,
             stdout=child.log_file,
             stderr=subprocess.STDOUT if child.log_file is not None else None,
+            # Its own session, so a group kill takes what it started; and the kernel
+            # ends it should the stack die without stopping it.
             start_new_session=True,
+            preexec_fn=_die_with_parent_hook(),  # noqa: PLW1509 - lock-free, see hook
         )
 
     @staticmethod
@@ -672,6 +750,7 @@ class OfflineStack:
         chosen = self._children if children is None else children
         pending = [child for child in chosen if not child.is_ready]
         while pending:
+            self._check_stop()
             for child in list(pending):
                 assert child.process is not None
                 if child.process.poll() is not None:
@@ -843,28 +922,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TemplateError, StackError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    # SIGTERM during startup must still tear the children down.
-    signal.signal(signal.SIGTERM, _raise_interrupt)
+    status = 0
+    # From here on a signal only asks to stop: startup gives up at its next check,
+    # signals during the cleanup cannot cut it short, and late ones (make forwards
+    # SIGTERM) cannot turn the clean exit into a failure: the handlers stay.
+    with stop_signals(stack, restore=False):
+        try:
+            stack.start()
+            print(stack.summary(), flush=True)
+            print("\nCtrl-C stops everything.", flush=True)
+            stack.wait()
+        except StackStoppedError:
+            pass
+        except StackError as error:
+            print(f"error: {error}", file=sys.stderr)
+            status = 1
+        finally:
+            # After SIGHUP the terminal may be gone: the cleanup must not depend on it.
+            with contextlib.suppress(OSError):
+                print("stopping the offline stack", file=sys.stderr, flush=True)
+            stack.stop()
+    return status
+
+
+@contextlib.contextmanager
+def stop_signals(stack: OfflineStack, *, restore: bool = True) -> Iterator[None]:
+    """Route SIGINT, SIGTERM and SIGHUP to the stack's stop flag while the block runs.
+
+    The handler takes no lock (a nested signal cannot deadlock it) and never raises
+    (a second Ctrl-C cannot interrupt the cleanup). The previous handlers come back
+    afterwards unless restore is false. Off the main thread, where handlers cannot
+    be installed, nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {
+        signum: signal.signal(signum, stack._on_signal) for signum in STOP_SIGNALS
+    }
     try:
-        stack.start()
-        print(stack.summary(), flush=True)
-        print("\nCtrl-C stops everything.", flush=True)
-        stack.wait()
-    except KeyboardInterrupt:
-        pass
-    except StackError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        yield
     finally:
-        print("stopping the offline stack", file=sys.stderr, flush=True)
-        stack.stop()
-    return 0
-
-
-def _raise_interrupt(signum: int, frame: object) -> None:
-    """Turn SIGTERM into the same clean exit as Ctrl-C."""
-    raise KeyboardInterrupt
+        if restore:
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_status = main()
+    # Everything is stopped. Interpreter exit puts back the default handlers, which
+    # a late signal (make forwards SIGTERM) would turn into a failed exit: ignore them.
+    for stop_signal in STOP_SIGNALS:
+        signal.signal(stop_signal, signal.SIG_IGN)
+    sys.exit(exit_status)

@@ -290,6 +290,9 @@ def test_ten_queued_requests_reach_the_model_at_the_same_time(offline_stack):
     stats = http.client.HTTPConnection(echo.hostname, echo.port, timeout=10)
     stats.request("DELETE", "/offline/stats")
     stats.getresponse().read()
+    stats.request("GET", "/offline/stats")
+    # A hung request of an earlier test may still be in flight.
+    already = json.loads(stats.getresponse().read())["inFlight"]
     event = load_event("queue-batch-throttled")
     template = event["Records"][0]
     event["Records"] = [
@@ -309,4 +312,4 @@ def test_ten_queued_requests_reach_the_model_at_the_same_time(offline_stack):
     seen = json.loads(stats.getresponse().read())
     assert result.payload == {"batchItemFailures": []}
     assert seen["requests"] == 10
-    assert seen["maxInFlight"] == 10
+    assert seen["maxInFlight"] - already == 10

@@ -6,10 +6,12 @@ template: no moto, containers or network beyond 127.0.0.1.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import http.client
 import json
 import os
+import socket
 import subprocess
 import textwrap
 import time
@@ -20,8 +22,8 @@ from typing import Any
 
 import pytest
 
-from offline.apigateway import LocalApi
-from offline.lambda_runtime import FunctionPool
+from offline.apigateway import LocalApi, missing_token
+from offline.lambda_runtime import FunctionPool, InvokeResult
 from offline.template import (
     DEFAULT_TEMPLATE,
     LocalResource,
@@ -508,3 +510,259 @@ def test_path_parameters_are_decoded_once(api: LocalApi) -> None:
     event = json.loads(body)["event"]
     assert event["pathParameters"] == {"name": "a/b%20c"}
     assert event["path"] == "/things/a/b%20c"
+
+
+# Gateway responses ----------------------------------------------------------------
+
+GATEWAY_TEMPLATE = (
+    '{"code":"$context.error.responseType","message":$context.error.messageString}'
+)
+GATEWAY_RESPONSES = {
+    "DEFAULT_4XX": {"ResponseTemplates": {"application/json": GATEWAY_TEMPLATE}},
+    "DEFAULT_5XX": {"ResponseTemplates": {"application/json": GATEWAY_TEMPLATE}},
+    "REQUEST_TOO_LARGE": {
+        "StatusCode": "400",
+        "ResponseParameters": {
+            "Headers": {"X-Limit": "'10 MB'", "X-Echo": "method.request.header.X-Ask"}
+        },
+        "ResponseTemplates": {
+            "application/json": '{"${context.error.responseType}":"$context.error.message"}',
+            "text/plain": "too big: $context.error.message",
+        },
+    },
+}
+
+
+class NoFunction:
+    """An invoker for API tests that never reach a function."""
+
+    def invoke(
+        self, event: Any, *, request_id: str | None = None, trace_id: str | None = None
+    ) -> InvokeResult:
+        """Fail: no request in these tests is routed."""
+        raise AssertionError("no function should run")
+
+
+@pytest.fixture(scope="module")
+def shaped_api(
+    app_template: SamTemplate, pools: dict[str, FunctionPool]
+) -> Iterator[LocalApi]:
+    """The test API with GatewayResponses like the project's template declares."""
+    apis = [
+        dataclasses.replace(
+            api, properties={**api.properties, "GatewayResponses": GATEWAY_RESPONSES}
+        )
+        for api in app_template.apis()
+    ]
+    with LocalApi(
+        app_template.routes(),
+        apis,
+        pools,
+        port=0,
+        integration_timeout=INTEGRATION_TIMEOUT,
+        max_payload_bytes=1024,
+    ) as local_api:
+        yield local_api
+
+
+def test_project_template_renders_its_gateway_responses() -> None:
+    template = load_template()
+    api = LocalApi.from_template(template, {"ApiFunction": NoFunction()})
+
+    response = api.error_response(missing_token(), "/v1/nowhere")
+
+    assert response.status == 403
+    assert json.loads(response.body) == {
+        "code": "MISSING_AUTHENTICATION_TOKEN",
+        "message": "Missing Authentication Token",
+    }
+    assert ("Content-Type", "application/json") in response.headers
+
+
+MISSING = ["MISSING_AUTHENTICATION_TOKEN", "Missing Authentication Token"]
+FUNCTION_ERROR = ["DEFAULT_5XX", "Internal server error"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "expected"),
+    [
+        ("GET", "/test/nowhere", None, 403, MISSING),
+        ("DELETE", "/sleep", None, 403, MISSING),
+        ("GET", "/things/boom", None, 502, FUNCTION_ERROR),
+        ("GET", "/things/malformed", None, 502, FUNCTION_ERROR),
+        (
+            "POST",
+            "/sleep",
+            b"{}",
+            504,
+            ["INTEGRATION_TIMEOUT", "Endpoint request timed out"],
+        ),
+    ],
+)
+def test_own_errors_render_the_gateway_responses(
+    shaped_api: LocalApi,
+    method: str,
+    path: str,
+    body: bytes | None,
+    status: int,
+    expected: list[str],
+) -> None:
+    got, headers, answer = request(shaped_api, method, path, body)
+
+    assert got == status
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(answer) == dict(zip(["code", "message"], expected, strict=True))
+
+
+def test_a_type_of_its_own_wins_with_status_headers_and_template(
+    shaped_api: LocalApi,
+) -> None:
+    status, headers, body = request(
+        shaped_api, "POST", "/things/blob", b"x" * 2000, [("X-Ask", "why")]
+    )
+
+    assert status == 400
+    assert json.loads(body) == {"REQUEST_TOO_LARGE": "Request Too Long"}
+    assert headers["X-Limit"] == "10 MB"
+    assert headers["X-Echo"] == "why"
+
+    _, headers, body = request(
+        shaped_api, "POST", "/things/blob", b"x" * 2000, [("Accept", "text/plain")]
+    )
+
+    assert headers["Content-Type"] == "text/plain"
+    assert body == b"too big: Request Too Long"
+
+
+# Malformed HTTP ----------------------------------------------------------------------
+
+
+def exchange(
+    api: LocalApi, data: bytes
+) -> tuple[int, http.client.HTTPMessage, bytes, bool]:
+    """Send raw bytes; return the status, headers, body and whether the server closed."""
+    with socket.create_connection(("127.0.0.1", api.port), timeout=5) as sock:
+        sock.sendall(data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        body = response.read()
+        # After the answer a closed connection reads as EOF; an open one stays silent.
+        sock.settimeout(0.5)
+        try:
+            closed = sock.recv(1) == b""
+        except TimeoutError:
+            closed = False
+    return response.status, response.headers, body, closed
+
+
+GET_EVENT = b"GET /things/event HTTP/1.1\r\nHost: local\r\n"
+POST_X = b"POST /things/x HTTP/1.1\r\nHost: local\r\n"
+CHUNKED = POST_X + b"Transfer-Encoding: chunked\r\n"
+TOO_LARGE = "Request Header Fields Too Large"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        CHUNKED + b"\r\n-1\r\nabc\r\n0\r\n\r\n",
+        CHUNKED + b"\r\n0x3\r\nabc\r\n0\r\n\r\n",
+        CHUNKED + b"\r\n3\r\nabcXY0\r\n\r\n",
+        POST_X + b"Content-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
+        POST_X + b"Content-Length: 3, 5\r\n\r\nabcde",
+        POST_X + b"Content-Length: +3\r\n\r\nabc",
+        CHUNKED + b"Content-Length: 3\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+        GET_EVENT + b"BrokenHeader\r\nX-After: 1\r\n\r\n",
+        GET_EVENT + b"X-A: 1\rX-B: 2\r\n\r\n",
+        GET_EVENT + b"X-A: 1\r\n folded\r\n\r\n",
+        GET_EVENT + b"X-A : 1\r\n\r\n",
+        GET_EVENT + b"X-A: a\x00b\r\n\r\n",
+        b"GET /things/event  HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"GET /things/event HTTP/9.x\r\nHost: a\r\n\r\n",
+    ],
+    ids=[
+        "negative-chunk", "0x-chunk", "no-crlf-after-chunk", "two-lengths", "length-list",
+        "signed-length", "length-and-chunked", "no-colon", "bare-cr", "folded",
+        "space-before-colon", "nul", "double-space", "bad-version",
+    ],
+)  # fmt: skip
+def test_malformed_http_is_400_json_and_closed(api: LocalApi, data: bytes) -> None:
+    status, headers, body, closed = exchange(api, data)
+
+    assert status == 400
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"message": "Bad Request"}
+    assert headers["Connection"] == "close"
+    assert closed
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "message"),
+    [
+        (
+            b"GET /things/" + b"a" * 70_000 + b" HTTP/1.1\r\nHost: a\r\n\r\n",
+            414,
+            "Request-URI Too Long",
+        ),
+        (GET_EVENT + b"X-Long: " + b"a" * 70_000 + b"\r\n\r\n", 431, TOO_LARGE),
+        (
+            GET_EVENT + b"".join(b"X-%d: 1\r\n" % n for n in range(101)) + b"\r\n",
+            431,
+            TOO_LARGE,
+        ),
+    ],
+    ids=["long-url", "long-header", "too-many-headers"],
+)
+def test_over_long_requests_are_json_and_closed(
+    api: LocalApi, data: bytes, status: int, message: str
+) -> None:
+    got, headers, body, closed = exchange(api, data)
+
+    assert got == status
+    assert json.loads(body) == {"message": message}
+    assert headers["Connection"] == "close"
+    assert closed
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "BREW"])
+def test_methods_outside_the_route_table_are_403_json(api: LocalApi, method: str) -> None:
+    # /things/{name} takes ANY, which stands only for the methods API Gateway serves.
+    status, headers, body, closed = exchange(
+        api, f"{method} /things/x HTTP/1.1\r\nHost: a\r\n\r\n".encode()
+    )
+
+    assert status == 403
+    assert json.loads(body) == {"message": "Missing Authentication Token"}
+    assert headers["x-amzn-ErrorType"] == "MissingAuthenticationTokenException"
+    assert not closed
+
+
+def test_framing_errors_render_the_gateway_responses(shaped_api: LocalApi) -> None:
+    status, _, body, closed = exchange(
+        shaped_api,
+        b"POST /test/things/x HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+    )
+
+    assert status == 400
+    assert json.loads(body) == {"code": "DEFAULT_4XX", "message": "Bad Request"}
+    assert closed
+
+
+def test_lenient_but_valid_framing_still_serves(api: LocalApi) -> None:
+    chunked = (
+        b"PUT /things/event HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nX-Trailer: t\r\n\r\n"
+    )
+    repeated = (
+        b"PUT /things/event HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+        b"Content-Length: 2\r\nX-Ctl: a\x01b\r\n\r\nhi"
+    )
+
+    for data, expected in ((chunked, b"abcde"), (repeated, b"hi")):
+        status, _, body, closed = exchange(api, data)
+
+        assert status == 200
+        event = json.loads(body)["event"]
+        assert base64.b64decode(event["body"]) == expected
+        assert not closed
+    # Other control characters reach the function, which judges them itself.
+    assert event["headers"]["X-Ctl"] == "a\x01b"

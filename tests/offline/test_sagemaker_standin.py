@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -365,3 +366,30 @@ def test_container_timeout_and_refused_connection(stack: Stack) -> None:
         server.stop()
 
     assert "timed out" in timed_out.value.response["Error"]["Message"]
+
+
+def test_client_gone_before_a_slow_model_is_one_quiet_line(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="offline.sagemaker_runtime")
+    server = serve(0, {"slow": f"http://127.0.0.1:{stack.echo_port}"})
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=0.3)
+        # A body big enough that writing it back to a closed socket must fail.
+        connection.request(
+            "POST",
+            "/endpoints/slow/invocations",
+            body=b"x" * 5_000_000,
+            headers={"X-Amzn-SageMaker-Custom-Attributes": "delay_ms=800"},
+        )
+        with pytest.raises(TimeoutError):
+            connection.getresponse()
+        connection.close()
+        deadline = time.monotonic() + 10
+        while not any("client left" in r.getMessage() for r in caplog.records):
+            assert time.monotonic() < deadline, "the stand-in never noticed"
+            time.sleep(0.05)
+    finally:
+        server.stop()
+
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
