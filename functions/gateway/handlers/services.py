@@ -1,21 +1,24 @@
 """The AWS clients and core services each function uses, built once per container.
 
-Each is built the first time a path needs it, so a path never pays for a client it
-does not use.
+Each is built, and its modules imported, the first time a path needs it: a function
+never pays at its cold start for a path it does not serve (the sync route needs only
+SageMaker Runtime).
 """
 
+# ruff: noqa: PLC0415 - imports stay inside the builders on purpose (see above)
+
 from functools import cache
+from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.utilities import parameters
-
-from gateway.aws import queues, records, sagemaker, storage
+from gateway.aws import sagemaker
 from gateway.aws.lazy import lazy_client
-from gateway.core.async_jobs import AsyncServices
-from gateway.core.delivery import Deliverer
-from gateway.core.queue_requests import QueueServices, Replier
-from gateway.core.results import ResultServices
-from gateway.core.webhooks import CallbackPolicy, WebhookSender
 from gateway.models.settings import get_settings
+
+if TYPE_CHECKING:
+    from gateway.core.async_jobs import AsyncServices
+    from gateway.core.queue_requests import QueueServices
+    from gateway.core.results import ResultServices
+    from gateway.core.webhooks import WebhookSender
 
 # SageMaker's advice for a client of a model that may take its full 60 s.
 QUEUE_READ_TIMEOUT_SECONDS = 70.0
@@ -34,43 +37,46 @@ def sagemaker_runtime() -> sagemaker.SageMakerRuntime:
 
 
 @cache
-def async_sagemaker_runtime() -> sagemaker.SageMakerRuntime:
-    """SageMaker Runtime for submissions, made on the first one."""
+def async_services() -> "AsyncServices":
+    """What submitting and reading async inferences needs."""
+    from gateway.aws import queues, records, storage
+    from gateway.core.async_jobs import AsyncServices
+
     settings = get_settings()
     client = lazy_client(
         lambda: sagemaker.create_client(
             settings.sync_timeout_seconds, settings.connect_timeout_seconds
         )
     )
-    return sagemaker.SageMakerRuntime(client, read_timeout=settings.sync_timeout_seconds)
-
-
-@cache
-def async_services() -> AsyncServices:
-    """What submitting and reading async inferences needs."""
-    settings = get_settings()
     return AsyncServices(
-        sagemaker=sagemaker_runtime(),
+        sagemaker=sagemaker.SageMakerRuntime(client, settings.sync_timeout_seconds),
         records=records.InferenceRecords(
-            records.create_client(),
+            lazy_client(records.create_client),
             settings.inference_table,
             settings.result_retention_days,
         ),
-        store=storage.ObjectStore(storage.create_client(), settings.gateway_bucket),
-        queues=queues.MessageQueues(queues.create_client()),
+        store=storage.ObjectStore(
+            lazy_client(storage.create_client), settings.gateway_bucket
+        ),
+        queues=queues.MessageQueues(lazy_client(queues.create_client)),
     )
 
 
 @cache
-def webhook_sender() -> WebhookSender:
+def webhook_sender() -> "WebhookSender":
     """Signed webhooks under the deployment's callback policy."""
+    from gateway.core.webhooks import CallbackPolicy, WebhookSender
+
     policy = CallbackPolicy(allow_loopback=get_settings().allow_loopback_callbacks)
     return WebhookSender(webhook_secret, policy=policy)
 
 
 @cache
-def result_services() -> ResultServices:
+def result_services() -> "ResultServices":
     """What finishing and delivering async results needs."""
+    from gateway.core.delivery import Deliverer
+    from gateway.core.results import ResultServices
+
     shared = async_services()
     deliverer = Deliverer(
         webhook_sender(), shared.queues, get_settings().delivery_dlq_url
@@ -79,8 +85,10 @@ def result_services() -> ResultServices:
 
 
 @cache
-def queue_services() -> QueueServices:
+def queue_services() -> "QueueServices":
     """What answering queue requests needs; the model may take its full minute."""
+    from gateway.core.queue_requests import QueueServices, Replier
+
     settings = get_settings()
     client = lazy_client(
         lambda: sagemaker.create_client(
@@ -107,6 +115,8 @@ def queue_services() -> QueueServices:
 
 def webhook_secret() -> str:
     """The key webhooks are signed with, cached for a few minutes."""
+    from aws_lambda_powertools.utilities import parameters
+
     secret = parameters.get_secret(
         get_settings().webhook_secret_arn, max_age=SECRET_MAX_AGE_SECONDS
     )

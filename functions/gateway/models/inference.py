@@ -12,11 +12,12 @@ MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 MAX_INLINE_ASYNC_BYTES = 128_000
 RESOURCE_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
 _PRINTABLE_ID = re.compile(r"\S[\x20-\x7e]*")
+# SageMaker takes ASCII; control characters cannot travel in an HTTP header.
+_HEADER_TEXT = re.compile(r"[\t\x20-\x7e]*")
 
 
 def _ascii_only(value: str) -> str:
-    # SageMaker takes ASCII; control characters cannot travel in an HTTP header.
-    if not value.isascii() or any((c < " " and c != "\t") or c == "\x7f" for c in value):
+    if not _HEADER_TEXT.fullmatch(value):
         raise ValueError("must contain only printable ASCII characters")
     return value
 
