@@ -23,13 +23,13 @@ from gateway.handlers.http_errors import (
     validation_answer,
 )
 from gateway.handlers.http_io import base_url, json_answer, request_body
-from gateway.models.http import (
+from gateway.models.async_http import (
     AsyncAccepted,
     AsyncInvocationHeaders,
     InferenceStatus,
-    InvocationHeaders,
     iso_time,
 )
+from gateway.models.http import InvocationHeaders
 from gateway.models.records import Callback, CallbackKind
 
 app = APIGatewayRestResolver(enable_validation=True)

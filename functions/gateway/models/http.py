@@ -1,10 +1,11 @@
-"""The HTTP boundary: request headers and error bodies, in SageMaker Runtime's words."""
+"""The HTTP boundary of the sync route: headers and error bodies, in SageMaker's words.
 
-from datetime import UTC, datetime
+The async routes' models are in ``async_http``, imported only where they are served.
+"""
+
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
 
 from gateway.models.inference import (
     AsciiText,
@@ -26,7 +27,8 @@ CallbackUrl = Annotated[str, Field(min_length=1, max_length=2048)]
 class SageMakerHeaders(BaseModel):
     """Headers both invocation routes share."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Built when first used: only its subclasses validate anything.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     content_type: AsciiText | None = Field(default=None, alias="Content-Type")
     accept: AsciiText | None = Field(default=None, alias="Accept")
@@ -65,74 +67,11 @@ class InvocationHeaders(SageMakerHeaders):
         return InvocationRequest(endpoint=endpoint, body=body, **self.model_dump())
 
 
-class AsyncInvocationHeaders(SageMakerHeaders):
-    """Headers of ``POST /endpoints/{endpoint}/async-invocations``."""
-
-    # SageMaker's async route names these two its own way; both spellings work here.
-    sagemaker_content_type: AsciiText | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Content-Type"
-    )
-    sagemaker_accept: AsciiText | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Accept"
-    )
-    input_location: S3Uri | None = Field(
-        default=None, alias="X-Amzn-SageMaker-InputLocation"
-    )
-    request_ttl_seconds: int | None = Field(
-        default=None, ge=60, le=21_600, alias="X-Amzn-SageMaker-RequestTTLSeconds"
-    )
-    invocation_timeout_seconds: int | None = Field(
-        default=None, ge=1, le=3_600, alias="X-Amzn-SageMaker-InvocationTimeoutSeconds"
-    )
-    callback_url: CallbackUrl | None = Field(default=None, alias="X-Callback-Url")
-    reply_queue_url: CallbackUrl | None = Field(default=None, alias="X-Reply-Queue-Url")
-
-
-class AsyncAccepted(BaseModel):
-    """The 202 answer of the async route, shaped like SageMaker's own."""
-
-    model_config = ConfigDict(serialize_by_alias=True)
-
-    inference_id: str = Field(serialization_alias="InferenceId")
-    status_url: str = Field(serialization_alias="statusUrl")
-
-
-class InferenceStatus(BaseModel):
-    """What ``GET /inferences/{inferenceId}`` answers."""
-
-    model_config = ConfigDict(
-        alias_generator=to_camel, serialize_by_alias=True, validate_by_name=True
-    )
-
-    inference_id: str
-    endpoint: str
-    status: str = Field(description="pending, completed, failed or expired")
-    created_at: str
-    updated_at: str
-    completed_at: str | None = None
-    output_location: str | None = None
-    failure_location: str | None = None
-    content_type: str | None = None
-    size: int | None = None
-    result_url: str | None = Field(default=None, description="Short-lived presigned URL.")
-    result: str | None = Field(default=None, description="The result, with ?inline=true.")
-    failure_reason: str | None = None
-
-    def to_json(self) -> str:
-        """Serialise without the fields that do not apply."""
-        return self.model_dump_json(exclude_none=True)
-
-
-def iso_time(epoch_ms: int | None) -> str | None:
-    """Format epoch milliseconds as an ISO 8601 UTC time."""
-    if epoch_ms is None:
-        return None
-    moment = datetime.fromtimestamp(epoch_ms / 1000, tz=UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class ErrorBody(BaseModel):
     """What every error answer carries."""
+
+    # Built on the first error, not at every cold start.
+    model_config = ConfigDict(defer_build=True)
 
     code: str = Field(description="Stable machine-readable error code.")
     message: str = Field(description="What went wrong, for a person.")
