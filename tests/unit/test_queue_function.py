@@ -15,8 +15,9 @@ from moto import mock_aws
 from gateway.aws import queues, records, storage
 from gateway.core import errors
 from gateway.core.async_jobs import AsyncServices
+from gateway.core.delivery import Deliverer
 from gateway.core.queue_requests import QueueServices, Replier
-from gateway.core.webhooks import WebhookSender
+from gateway.core.webhooks import Timeouts, WebhookResponse, WebhookSender, WebhookTarget
 from gateway.handlers import queue, services
 from gateway.models.inference import InvocationRequest, InvocationResult
 from gateway.models.settings import get_settings
@@ -50,6 +51,12 @@ class FakeSageMaker:
         return [call.body for call in self.calls]
 
 
+def failing_receiver(
+    target: WebhookTarget, headers: Any, body: bytes, timeouts: Timeouts
+) -> WebhookResponse:
+    return WebhookResponse(500, {})
+
+
 @dataclass
 class Harness:
     sagemaker: FakeSageMaker
@@ -68,8 +75,7 @@ class Harness:
                 )
         return found
 
-    def dead_letters(self) -> list[dict[str, Any]]:
-        url = SETTINGS.request_dlq_url
+    def dead_letters(self, url: str = SETTINGS.request_dlq_url) -> list[dict[str, Any]]:
         response = self.sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
         )
@@ -102,12 +108,17 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
             store=storage.ObjectStore(storage.create_client(), SETTINGS.gateway_bucket),
             queues=queues.MessageQueues(sqs),
         )
+        sender = WebhookSender(
+            lambda: "unit-test-secret",
+            transport=failing_receiver,
+            resolve=lambda host, port: ["93.184.216.34"],
+            sleep=lambda seconds: None,
+        )
         replier = Replier(
-            WebhookSender(lambda: "unused"),
+            Deliverer(sender, shared.queues, SETTINGS.delivery_dlq_url),
             shared.queues,
             shared.store,
             request_dlq_url=SETTINGS.request_dlq_url,
-            delivery_dlq_url=SETTINGS.delivery_dlq_url,
             url_expiry_seconds=900,
         )
         queue_services = QueueServices(sagemaker, shared, replier)
@@ -222,3 +233,62 @@ def test_every_item_failing_keeps_its_own_outcome(harness, lambda_context):
     assert sorted(failed_ids(response)) == sorted(
         r["messageId"] for r in event["Records"]
     )
+
+
+def with_reply_to(event: dict[str, Any], reply_to: dict[str, str]) -> dict[str, Any]:
+    record = event["Records"][0]
+    record["body"] = json.dumps({**json.loads(record["body"]), "replyTo": reply_to})
+    return event
+
+
+def test_refused_reply_queue_is_never_sent_to_and_the_request_is_kept(
+    harness, lambda_context
+):
+    harness.sqs.create_queue(QueueName="not-allowed")
+    url = "https://sqs.us-east-1.amazonaws.com/123456789012/not-allowed"
+    event = with_reply_to(load_event("queue-message-sync"), {"queueUrl": url})
+
+    response = queue.handler(event, lambda_context)
+
+    [kept] = harness.dead_letters()
+    queued = harness.sqs.receive_message(
+        QueueUrl=harness.sqs.get_queue_url(QueueName="not-allowed")["QueueUrl"]
+    )
+    assert failed_ids(response) == []
+    assert harness.sagemaker.calls == []
+    assert "Messages" not in queued
+    assert "reply queue" in kept["MessageAttributes"]["reason"]["StringValue"]
+
+
+def test_reply_queue_that_refuses_the_reply_keeps_it_in_the_delivery_dlq(
+    harness, lambda_context
+):
+    url = harness.sqs.get_queue_url(QueueName=REPLIES)["QueueUrl"]
+    harness.sqs.delete_queue(QueueUrl=url)
+
+    response = queue.handler(load_event("queue-message-sync"), lambda_context)
+
+    [kept] = harness.dead_letters(SETTINGS.delivery_dlq_url)
+    assert failed_ids(response) == []
+    assert len(harness.sagemaker.calls) == 1
+    assert kept["MessageAttributes"]["reason"]["StringValue"].startswith(
+        "reply queue refused"
+    )
+
+
+def test_webhook_reply_that_keeps_failing_is_dead_lettered_not_retried(
+    harness, lambda_context, monkeypatch
+):
+    public = [(2, 1, 6, "", ("93.184.216.34", 443))]
+    monkeypatch.setattr("socket.getaddrinfo", lambda *args, **kwargs: public)
+    event = with_reply_to(
+        load_event("queue-message-sync"), {"webhookUrl": "https://hooks.example.com/r"}
+    )
+
+    response = queue.handler(event, lambda_context)
+    queue.handler(event, lambda_context)
+
+    [kept] = harness.dead_letters(SETTINGS.delivery_dlq_url)
+    assert failed_ids(response) == []
+    assert len(harness.sagemaker.calls) == 1
+    assert kept["MessageAttributes"]["reason"]["StringValue"] == "HTTP 500"

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 
 from gateway.aws.queues import MessageQueues
 from gateway.core.webhooks import WebhookSender
-from gateway.models.records import CallbackKind, Delivery, InferenceRecord
+from gateway.models.records import Callback, CallbackKind, Delivery, InferenceRecord
 
 logger = Logger(child=True)
 
@@ -44,7 +44,7 @@ class Envelope:
 
 
 class Deliverer:
-    """Sends envelopes to their callbacks, or to the dead-letter queue when that fails."""
+    """Sends payloads to callbacks, or to the dead-letter queue when that fails."""
 
     def __init__(
         self, webhooks: WebhookSender, queues: MessageQueues, dead_letter_url: str
@@ -54,18 +54,30 @@ class Deliverer:
         self._dead_letter_url = dead_letter_url
 
     def deliver(self, envelope: Envelope) -> Delivery:
-        """Deliver once, with the webhook's bounded retries; say how it ended."""
+        """Deliver a finished inference to its callback, if it has one."""
         record = envelope.record
-        callback = record.callback
-        if callback is None:
+        if record.callback is None:
             return Delivery.NONE
+        return self.send(
+            record.callback,
+            envelope.to_json(),
+            key=record.inference_id,
+            attributes={"inferenceId": record.inference_id},
+        )
 
-        payload = envelope.to_json()
+    def send(
+        self, callback: Callback, payload: str, *, key: str, attributes: dict[str, str]
+    ) -> Delivery:
+        """Deliver once, with the webhook's bounded retries; say how it ended.
+
+        ``key`` lets a receiver drop a duplicate; a payload that cannot be delivered
+        is kept in the dead-letter queue with ``attributes`` and the reason.
+        """
         if callback.kind is CallbackKind.QUEUE:
-            reason = self._to_queue(callback.target, payload, record.inference_id)
+            reason = self._to_queue(callback.target, payload, key)
         else:
             result = self._webhooks.send(
-                callback.target, payload.encode(), idempotency_key=record.inference_id
+                callback.target, payload.encode(), idempotency_key=key
             )
             reason = None if result.delivered else (result.error or "not delivered")
 
@@ -80,21 +92,28 @@ class Deliverer:
             self._dead_letter_url,
             payload,
             attributes={
-                "inferenceId": record.inference_id,
+                **attributes,
                 "reason": reason,
                 "callbackKind": callback.kind.value,
                 "callbackTarget": callback.target,
             },
-            deduplication_id=record.inference_id,
+            deduplication_id=key,
         )
         return Delivery.DEAD_LETTERED
 
-    def _to_queue(self, queue_url: str, payload: str, inference_id: str) -> str | None:
+    def _to_queue(self, queue_url: str, payload: str, key: str) -> str | None:
         try:
-            self._queues.send(queue_url, payload, deduplication_id=inference_id)
-        except Exception as error:
+            self._queues.send(queue_url, payload, deduplication_id=key)
+        except Exception as error:  # any refusal ends in the dead letters, with its name
             logger.warning(
                 "reply queue refused the result", error_type=type(error).__name__
             )
-            return f"reply queue refused the result ({type(error).__name__})"
+            return f"reply queue refused the result ({_error_code(error)})"
         return None
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code") or type(error).__name__)
+    return type(error).__name__

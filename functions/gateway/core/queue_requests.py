@@ -17,8 +17,8 @@ from gateway.aws.storage import ObjectStore
 from gateway.core import errors
 from gateway.core.async_jobs import AsyncJob, AsyncServices, is_text, submit_async
 from gateway.core.callbacks import check_callback
+from gateway.core.delivery import Deliverer
 from gateway.core.invocation import ModelRuntime, invoke_sync
-from gateway.core.webhooks import WebhookSender
 from gateway.models.inference import InvocationRequest, InvocationResult
 from gateway.models.messages import QueueMessage, Reply, ReplyError, ReplyTo
 from gateway.models.records import Callback, CallbackKind
@@ -48,23 +48,21 @@ class QueueServices:
 
 
 class Replier:
-    """Sends replies to queues and webhooks; keeps what it cannot send."""
+    """Builds replies and sends them; keeps what it cannot send."""
 
     def __init__(
         self,
-        webhooks: WebhookSender,
+        deliverer: Deliverer,
         queues: MessageQueues,
         store: ObjectStore,
         *,
         request_dlq_url: str,
-        delivery_dlq_url: str,
         url_expiry_seconds: int,
     ) -> None:
-        self._webhooks = webhooks
+        self._deliverer = deliverer
         self._queues = queues
         self._store = store
         self._request_dlq_url = request_dlq_url
-        self._delivery_dlq_url = delivery_dlq_url
         self._url_expiry_seconds = url_expiry_seconds
 
     def completed(
@@ -92,30 +90,12 @@ class Replier:
 
     def send(self, reply: Reply, reply_to: ReplyTo) -> None:
         """Deliver a reply once; one that cannot be delivered goes to the dead letters."""
-        payload = reply.to_json()
-        if reply_to.queue_url is not None:
-            self._queues.send(
-                reply_to.queue_url, payload, deduplication_id=reply.request_id
-            )
-            return
-
-        target = reply_to.webhook_url or ""
-        result = self._webhooks.send(
-            target, payload.encode(), idempotency_key=reply.request_id
+        self._deliverer.send(
+            callback_of(reply_to),
+            reply.to_json(),
+            key=reply.request_id,
+            attributes={"requestId": reply.request_id},
         )
-        if not result.delivered:
-            logger.warning("reply delivery failed", reason=result.error)
-            self._queues.send(
-                self._delivery_dlq_url,
-                payload,
-                attributes={
-                    "requestId": reply.request_id,
-                    "reason": result.error or "not delivered",
-                    "callbackKind": CallbackKind.WEBHOOK.value,
-                    "callbackTarget": target,
-                },
-                deduplication_id=reply.request_id,
-            )
 
     def delay(self, queue_url: str, receipt_handle: str, seconds: int) -> None:
         """Make a received request visible again after ``seconds``."""
@@ -131,26 +111,57 @@ class Replier:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A request's reply, and who may receive it (None: no one; failures are kept)."""
+
+    reply: Reply | None
+    reply_to: ReplyTo | None
+
+
 def answer_request(
     message: QueueMessage, request_id: str, services: QueueServices, settings: Settings
-) -> Reply | None:
-    """Run one request and return its reply (None when the result comes later)."""
-    callback = _callback(message.reply_to)
+) -> Answer:
+    """Run one request; its reply is None when the result comes later (async)."""
+    reply_to = message.reply_to
+    if reply_to is not None:
+        try:
+            check_callback(callback_of(reply_to), settings)
+        except errors.CallbackRefusedError as error:
+            # Never tell a refused target, not even that it was refused.
+            return Answer(failed_reply(request_id, message.endpoint, error), None)
+
+    callback = callback_of(reply_to) if reply_to is not None else None
     try:
-        if callback is not None:
-            check_callback(callback, settings)
         if message.mode == "async":
-            submit_async(
-                _job(message, request_id, callback), services.async_services, settings
-            )
-            return None
+            job = _job(message, request_id, callback)
+            submit_async(job, services.async_services, settings)
+            return Answer(None, reply_to)
         result = invoke_sync(_request(message), services.sagemaker, settings)
     except errors.GatewayError as error:
         if error.retryable:
             raise RetryLaterError(error) from error
-        return failed_reply(request_id, message.endpoint, error)
+        return Answer(failed_reply(request_id, message.endpoint, error), reply_to)
 
-    return services.replier.completed(request_id, message.endpoint, result)
+    return Answer(
+        services.replier.completed(request_id, message.endpoint, result), reply_to
+    )
+
+
+def callback_of(reply_to: ReplyTo) -> Callback:
+    """The callback a reply target names."""
+    if reply_to.queue_url is not None:
+        return Callback(CallbackKind.QUEUE, reply_to.queue_url)
+    return Callback(CallbackKind.WEBHOOK, reply_to.webhook_url or "")
+
+
+def refusal(reply_to: ReplyTo, settings: Settings) -> str | None:
+    """Why a reply target may not be used, or None when it may."""
+    try:
+        check_callback(callback_of(reply_to), settings)
+    except errors.CallbackRefusedError as error:
+        return error.message
+    return None
 
 
 def failed_reply(request_id: str, endpoint: str, error: errors.GatewayError) -> Reply:
@@ -164,14 +175,6 @@ def failed_reply(request_id: str, endpoint: str, error: errors.GatewayError) -> 
         status="failed",
         error=ReplyError(code=error.code, message=message),
     )
-
-
-def _callback(reply_to: ReplyTo | None) -> Callback | None:
-    if reply_to is None:
-        return None
-    if reply_to.queue_url is not None:
-        return Callback(CallbackKind.QUEUE, reply_to.queue_url)
-    return Callback(CallbackKind.WEBHOOK, reply_to.webhook_url or "")
 
 
 def _request(message: QueueMessage) -> InvocationRequest:

@@ -25,13 +25,16 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from gateway.core import errors
-from gateway.core.callbacks import check_callback
-from gateway.core.queue_requests import RetryLaterError, answer_request, failed_reply
+from gateway.core.queue_requests import (
+    RetryLaterError,
+    answer_request,
+    failed_reply,
+    refusal,
+)
 from gateway.handlers import services
 from gateway.handlers.batches import BatchResponse, process_batch
 from gateway.handlers.tracing import traced
 from gateway.models.messages import QueueMessage, Reply, ReplyError, ReplyTo
-from gateway.models.records import Callback, CallbackKind
 from gateway.models.settings import get_settings
 from gateway.models.sqs import SqsRecord
 
@@ -58,13 +61,13 @@ executor = ThreadPoolExecutor(max_workers=settings.queue_concurrency)
 def answer_once(request: dict[str, Any]) -> dict[str, str]:
     """Run a request and reply to its caller, once per requestId."""
     message = QueueMessage.model_validate(request["message"])
-    reply = answer_request(
+    answer = answer_request(
         message, request["requestId"], services.queue_services(), settings
     )
-    if reply is None:
+    if answer.reply is None:
         return {"outcome": "submitted"}
-    send_or_keep(reply, message.reply_to, body=json.dumps(request["message"]))
-    return {"outcome": reply.status}
+    send_or_keep(answer.reply, answer.reply_to, body=json.dumps(request["message"]))
+    return {"outcome": answer.reply.status}
 
 
 def handle_record(record: SqsRecord) -> None:
@@ -170,14 +173,7 @@ def _usable_reply_to(raw: dict[str, Any]) -> ReplyTo | None:
         reply_to = ReplyTo.model_validate(raw.get("replyTo"))
     except ValidationError:
         return None
-    kind = CallbackKind.QUEUE if reply_to.queue_url else CallbackKind.WEBHOOK
-    try:
-        check_callback(
-            Callback(kind, reply_to.queue_url or reply_to.webhook_url or ""), settings
-        )
-    except errors.CallbackRefusedError:
-        return None
-    return reply_to
+    return reply_to if refusal(reply_to, settings) is None else None
 
 
 def _json_object(body: str) -> dict[str, Any]:

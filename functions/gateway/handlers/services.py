@@ -87,6 +87,7 @@ def result_services() -> "ResultServices":
 @cache
 def queue_services() -> "QueueServices":
     """What answering queue requests needs; the model may take its full minute."""
+    from gateway.core.delivery import Deliverer
     from gateway.core.queue_requests import QueueServices, Replier
 
     settings = get_settings()
@@ -97,11 +98,10 @@ def queue_services() -> "QueueServices":
     )
     shared = async_services()
     replier = Replier(
-        webhook_sender(),
+        Deliverer(webhook_sender(), shared.queues, settings.delivery_dlq_url),
         shared.queues,
         shared.store,
         request_dlq_url=settings.request_dlq_url,
-        delivery_dlq_url=settings.delivery_dlq_url,
         url_expiry_seconds=settings.result_url_expiry_seconds,
     )
     return QueueServices(
