@@ -279,6 +279,39 @@ def test_failure_object_gives_failed_status_and_error_callback(flow, lambda_cont
     assert status_of(inference_id, lambda_context)["status"] == "failed"
 
 
+def test_failure_reason_loses_account_ids_and_console_links(flow, lambda_context):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    submit(flow, "api-async-invoke", lambda_context)
+    reason = (
+        'Received server error (500) from primary with message "boom". See '
+        "https://us-east-1.console.aws.amazon.com/cloudwatch/home#logs in account "
+        "123456789012 for more information."
+    )
+    flow.put_result(key_of("results-failure-put"), reason.encode(), "text/plain")
+
+    notify("results-failure-put", lambda_context)
+
+    [envelope] = flow.receiver.delivered()
+    assert "123456789012" not in envelope["failureReason"]
+    assert "console.aws" not in envelope["failureReason"]
+    assert "boom" in envelope["failureReason"]
+
+
+@pytest.mark.parametrize("inference_id", ["../../etc", "a b", "a%20b", "x/y"])
+def test_async_inference_id_that_cannot_name_a_url_is_400(
+    flow, lambda_context, inference_id
+):
+    response = submit(
+        flow,
+        "api-async-invoke",
+        lambda_context,
+        **{"X-Amzn-SageMaker-Inference-Id": inference_id},
+    )
+
+    assert response["statusCode"] == 400
+    assert flow.sagemaker.submitted == []
+
+
 def test_complete_multipart_upload_counts_as_a_result(flow, lambda_context):
     flow.sagemaker.names.append(name_of("results-complete-multipart"))
     submit(flow, "api-async-invoke", lambda_context)

@@ -14,6 +14,7 @@ from botocore.exceptions import (
 )
 
 from gateway.core import errors
+from gateway.core.redaction import redact
 from gateway.models.inference import (
     AsyncInvocationRequest,
     AsyncSubmission,
@@ -52,7 +53,6 @@ _SERVICE_ERRORS: dict[str, Callable[[], errors.GatewayError]] = {
 # NOTE: SageMaker reports a missing endpoint only as a ValidationError whose
 # message says so; this pattern is the one signal there is.
 _ENDPOINT_NOT_FOUND = re.compile(r"^Endpoint \S+ of account \S+ not found")
-_ACCOUNT_DETAILS = re.compile(r"arn:aws[\w-]*:\S+|\b\d{12}\b")
 
 
 def create_client(
@@ -143,17 +143,12 @@ def _translate(error: ClientError, endpoint: str) -> errors.GatewayError:
     if code == "ModelError":
         return errors.ModelError(
             original_status=details.get("OriginalStatusCode"),
-            original_message=_public(details.get("OriginalMessage", "")),
+            original_message=redact(details.get("OriginalMessage", "")),
         )
     if code == "ValidationError":
         if _ENDPOINT_NOT_FOUND.match(message):
             return errors.EndpointNotAllowedError(endpoint)
-        return errors.RequestValidationError("request", _public(message))
+        return errors.RequestValidationError("request", redact(message))
     if code in _SERVICE_ERRORS:
         return _SERVICE_ERRORS[code]()
     return errors.UpstreamFailureError()
-
-
-def _public(message: str) -> str:
-    """Drop account ids and ARNs from a message bound for a caller."""
-    return _ACCOUNT_DETAILS.sub("<redacted>", message)

@@ -162,7 +162,8 @@ class InferenceNotFoundError(GatewayError):
     retryable = False
 
     def __init__(self, inference_id: str) -> None:
-        super().__init__(f"Inference {inference_id} is not known to this gateway.")
+        shown = inference_id if len(inference_id) <= 64 else f"{inference_id[:64]}..."
+        super().__init__(f"Inference {shown} is not known to this gateway.")
         self.inference_id = inference_id
 
 
@@ -194,4 +195,4 @@ class RouteNotFoundError(GatewayError):
     retryable = False
 
     def __init__(self) -> None:
-        super().__init__("No such route. Endpoint names cannot contain '/'.")
+        super().__init__("No route of this API matches the method and path.")

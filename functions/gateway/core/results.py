@@ -14,6 +14,7 @@ from gateway.core.async_jobs import (
     now_ms,
 )
 from gateway.core.delivery import Deliverer, Envelope
+from gateway.core.redaction import redact
 from gateway.models.records import Delivery, InferenceRecord, Status
 from gateway.models.settings import Settings
 
@@ -108,7 +109,9 @@ def _finish(
         stored = store.describe(location)
         text = None
         raw = store.read_start(location, FAILURE_REASON_LIMIT) if stored.size else b""
-        failure_reason = raw.decode("utf-8", "replace").strip() or "the model failed"
+        failure_reason = (
+            redact(raw.decode("utf-8", "replace").strip()) or "the model failed"
+        )
 
     won = records.complete(
         record.inference_id,

@@ -5,6 +5,7 @@ that reach the resolver; the function serves it first from the proxy event (``ap
 """
 
 from typing import Annotated
+from urllib.parse import quote
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -56,7 +57,7 @@ def invoke_async(endpoint: str) -> Response[str]:
     submission = submit_async(job, services.async_services(), settings)
 
     logger.append_keys(inference_id=submission.inference_id)
-    status_url = f"{base_url(event)}/inferences/{submission.inference_id}"
+    status_url = f"{base_url(event)}/inferences/{quote(submission.inference_id, safe='')}"
     accepted = AsyncAccepted(inference_id=submission.inference_id, status_url=status_url)
     answer = json_answer(
         accepted.model_dump_json(),

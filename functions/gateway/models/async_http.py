@@ -6,12 +6,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from gateway.models.http import CallbackUrl, S3Uri, SageMakerHeaders
-from gateway.models.inference import AsciiText
+from gateway.models.inference import AsciiText, AsyncInferenceId
 
 
 class AsyncInvocationHeaders(SageMakerHeaders):
     """Headers of ``POST /endpoints/{endpoint}/async-invocations``."""
 
+    inference_id: AsyncInferenceId | None = Field(
+        default=None, alias="X-Amzn-SageMaker-Inference-Id"
+    )
     # SageMaker's async route names these two its own way; both spellings work here.
     sagemaker_content_type: AsciiText | None = Field(
         default=None, alias="X-Amzn-SageMaker-Content-Type"

@@ -35,6 +35,10 @@ PrintableId = Annotated[
 TargetModel = Annotated[
     str, Field(min_length=1, max_length=1024), AfterValidator(_printable_id)
 ]
+# An async inference's id names its status URL, so it keeps to URL-safe characters.
+AsyncInferenceId = Annotated[
+    str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
 ResourceName = Annotated[str, Field(max_length=63, pattern=RESOURCE_NAME_PATTERN)]
 ComponentName = Annotated[
     str, Field(max_length=63, pattern=r"^[a-zA-Z0-9]([\-a-zA-Z0-9]*[a-zA-Z0-9])?$")

@@ -4,12 +4,13 @@ import base64
 import binascii
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 from pydantic.alias_generators import to_camel
 
 from gateway.models.http import S3Uri
 from gateway.models.inference import (
     AsciiText,
+    AsyncInferenceId,
     ComponentName,
     ExplanationsFilter,
     PrintableId,
@@ -70,6 +71,8 @@ class QueueMessage(_Message):
             raise ValueError("give exactly one of body, bodyBase64 and inputLocation")
         if self.input_location is not None and self.mode == "sync":
             raise ValueError("inputLocation needs mode async")
+        if self.mode == "async" and self.inference_id is not None:
+            TypeAdapter(AsyncInferenceId).validate_python(self.inference_id)
         if self.body_base64 is not None:
             try:
                 base64.b64decode(self.body_base64, validate=True)
