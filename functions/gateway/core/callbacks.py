@@ -1,6 +1,5 @@
 """Which callback targets a caller may name: public webhooks and allowed reply queues."""
 
-import ipaddress
 from urllib.parse import urlsplit
 
 from gateway.core.errors import CallbackRefusedError
@@ -55,10 +54,9 @@ def queue_arn(url: str) -> str | None:
 
 
 def _is_loopback_url(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
+    """A plain local queue URL: http(s), 127.0.0.1, no credentials, a queue path."""
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or parts.username or parts.password:
         return False
+    path = parts.path.strip("/").split("/")
+    return parts.hostname == "127.0.0.1" and len(path) == 2 and path[0].isdigit()
