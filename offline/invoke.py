@@ -29,7 +29,7 @@ from offline.provision import (
     provision,
     webhook_secret_ids,
 )
-from offline.stack import FUNCTION_EXTRA_ENV, LOOPBACK, StackPorts
+from offline.stack import FUNCTION_EXTRA_ENV, LOCAL_PARAMETERS, LOOPBACK, StackPorts
 from offline.template import (
     DEFAULT_TEMPLATE,
     SamTemplate,
@@ -114,7 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
     moto_url = f"http://{LOOPBACK}:{args.moto_port}"
     try:
-        overrides = parse_parameter_overrides(args.parameter_overrides)
+        overrides = {
+            **LOCAL_PARAMETERS,
+            **parse_parameter_overrides(args.parameter_overrides),
+        }
         template = _with_resources(
             args.template, overrides, moto_url, _reachable(args.moto_port)
         )

@@ -95,6 +95,12 @@ FUNCTION_EXTRA_ENV: dict[str, str] = {"ALLOW_LOOPBACK_CALLBACKS": "true"}
 # Outputs of the template that name where the stand-in writes async results.
 ASYNC_OUTPUT = "AsyncOutputPath"
 ASYNC_FAILURE = "AsyncFailurePath"
+# The reply queue the sample events in events/ name, created and allowed offline, as a
+# deployment would list its clients' queues in AllowedReplyQueues.
+SAMPLE_REPLY_QUEUE = "client-replies"
+LOCAL_PARAMETERS = {
+    "AllowedReplyQueues": f"arn:aws:sqs:{REGION}:123456789012:{SAMPLE_REPLY_QUEUE}",
+}
 STARTUP_TIMEOUT_SECONDS = 120.0
 STOP_GRACE_SECONDS = 5.0
 # How often start() and wait() look at the stop flag that the signal handler sets.
@@ -290,12 +296,13 @@ class OfflineStack:
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
     ) -> None:
         self.ports = ports or StackPorts.free()
+        parameter_overrides = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
         # The template as written; self.template also resolves the resources in moto.
         self.base_template: SamTemplate = load_template(
             template_path, parameter_overrides
         )
         self._template_path = template_path
-        self._parameter_overrides = dict(parameter_overrides or {})
+        self._parameter_overrides = dict(parameter_overrides)
         self.provisioned: dict[str, ProvisionedResource] = planned_resources(
             self.base_template, self.moto_url
         )
@@ -586,6 +593,7 @@ class OfflineStack:
             self.provisioned = provision(
                 self.base_template, self.moto_url, secret_values=secret_values
             )
+            moto_client("sqs", self.moto_url).create_queue(QueueName=SAMPLE_REPLY_QUEUE)
         except (BotoCoreError, ClientError, ProvisionError, TemplateError) as error:
             raise StackError(
                 f"could not create the template's resources: {error}"
