@@ -91,6 +91,16 @@ class _Server(ThreadingHTTPServer):
         self.server_name = LOOPBACK
         self.server_port = int(self.server_address[1])
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A sender that hangs up after its answer is normal; anything else is logged."""
+        error = sys.exc_info()[1]
+        if isinstance(
+            error, BrokenPipeError | ConnectionResetError | ConnectionAbortedError
+        ):
+            log.debug("sender closed the connection")
+            return
+        super().handle_error(request, client_address)
+
 
 class WebhookReceiver:
     """Records webhook deliveries and answers them as the callback URL asks."""
