@@ -100,7 +100,10 @@ def handle_record(record: SqsRecord) -> None:
             ),
         )
         send_or_keep(
-            reply, message.reply_to, body=record.body, message_id=record.message_id
+            reply,
+            _usable(message.reply_to),
+            body=record.body,
+            message_id=record.message_id,
         )
         return
     logger.info("request answered", outcome=outcome.get("outcome") if outcome else None)
@@ -136,7 +139,7 @@ def refuse(record: SqsRecord, error: Exception) -> None:
         error=ReplyError(code="ValidationError", message=reason),
     )
     send_or_keep(
-        reply, _usable_reply_to(raw), body=record.body, message_id=record.message_id
+        reply, _usable(_reply_to(raw)), body=record.body, message_id=record.message_id
     )
 
 
@@ -168,12 +171,18 @@ def handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
     )
 
 
-def _usable_reply_to(raw: dict[str, Any]) -> ReplyTo | None:
+def _reply_to(raw: dict[str, Any]) -> ReplyTo | None:
     try:
-        reply_to = ReplyTo.model_validate(raw.get("replyTo"))
+        return ReplyTo.model_validate(raw.get("replyTo"))
     except ValidationError:
         return None
-    return reply_to if refusal(reply_to, settings) is None else None
+
+
+def _usable(reply_to: ReplyTo | None) -> ReplyTo | None:
+    """The reply target, unless the deployment refuses it (it is then never told)."""
+    if reply_to is None or refusal(reply_to, settings) is not None:
+        return None
+    return reply_to
 
 
 def _json_object(body: str) -> dict[str, Any]:
