@@ -28,6 +28,7 @@ from gateway.core.webhooks import (
 )
 from gateway.handlers import api, results, services
 from gateway.models.inference import AsyncInvocationRequest, AsyncSubmission
+from gateway.models.records import Status
 from gateway.models.settings import get_settings
 from tests.conftest import load_event
 
@@ -496,3 +497,21 @@ def test_unknown_inference_is_404(flow, lambda_context):
 
 def _now() -> int:
     return int(time.time())
+
+
+def test_pending_inference_past_its_ttl_and_timeout_reads_as_expired(
+    flow, lambda_context
+):
+    flow.sagemaker.names.append("never-answered")
+    headers = {
+        "X-Amzn-SageMaker-RequestTTLSeconds": "60",
+        "X-Amzn-SageMaker-InvocationTimeoutSeconds": "1",
+    }
+    inference_id = json.loads(
+        submit(flow, "api-async-invoke", lambda_context, **headers)["body"]
+    )["InferenceId"]
+    record = services.async_services().records.get(inference_id)
+
+    assert record.status_at(record.created_at + 61_000) == Status.PENDING
+    assert record.status_at(record.created_at + 61_001) == Status.EXPIRED
+    assert status_of(inference_id, lambda_context)["status"] == "pending"
