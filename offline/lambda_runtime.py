@@ -275,8 +275,7 @@ def _worker_main(fd: int, spawned_at: float) -> int:
         began = time.perf_counter()
         is_error, payload = _run_one(handler, header, body)
         duration = (time.perf_counter() - began) * 1000
-        # ru_maxrss is in KiB on Linux.
-        max_memory = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        max_memory = _peak_memory_mb()
         report = (
             f"REPORT RequestId: {request_id}\tDuration: {duration:.2f} ms\t"
             f"Billed Duration: {math.ceil(duration)} ms\tMemory Size: {memory_size} MB\t"
@@ -319,6 +318,22 @@ class InvokeResult:
     def ok(self) -> bool:
         """Tell whether the function ran and returned without error."""
         return self.status_code == 200 and self.function_error is None
+
+
+def _peak_memory_mb() -> int:
+    """This process's own peak RSS in MB.
+
+    ``ru_maxrss`` would carry the parent's peak across ``exec``; ``VmHWM`` does not.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    # ru_maxrss is in KiB on Linux.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def _check_loopback(name: str, url: str) -> None:
