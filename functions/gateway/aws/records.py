@@ -5,6 +5,7 @@ One table holds two kinds of item: ``inference#<id>`` (the record) and
 decides an outcome is a conditional write, so duplicates and races settle in the table.
 """
 
+import contextlib
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -158,18 +159,20 @@ class InferenceRecords:
 
     def fail_submission(self, inference_id: str, reason: str, now: int) -> None:
         """Mark a record failed because SageMaker refused it at submission."""
-        self._update(
-            inference_id,
-            "SET #status = :failed, failureReason = :reason, updatedAt = :now, "
-            "completedAt = :now",
-            {
-                ":failed": Status.FAILED.value,
-                ":reason": reason,
-                ":now": now,
-                ":pending": Status.PENDING.value,
-            },
-            condition="#status = :pending",
-        )
+        # A result that finished it first stands.
+        with contextlib.suppress(_ConflictError):
+            self._update(
+                inference_id,
+                "SET #status = :failed, failureReason = :reason, updatedAt = :now, "
+                "completedAt = :now",
+                {
+                    ":failed": Status.FAILED.value,
+                    ":reason": reason,
+                    ":now": now,
+                    ":pending": Status.PENDING.value,
+                },
+                condition="#status = :pending",
+            )
 
     def complete(
         self,
@@ -182,8 +185,8 @@ class InferenceRecords:
         failure_reason: str | None,
         delivery: Delivery,
         now: int,
-    ) -> bool:
-        """Finish a pending record; False when another event finished it first."""
+    ) -> tuple[bool, InferenceRecord | None]:
+        """Finish a pending record; say whether this call did, and how it now reads."""
         values: dict[str, Any] = {
             ":status": status.value,
             ":location": result_location,
@@ -205,10 +208,13 @@ class InferenceRecords:
                 expression += f", {name} = :{name}"
                 values[f":{name}"] = value
         try:
-            self._update(inference_id, expression, values, condition="#status = :pending")
-        except errors.RecordConflictError:
-            return False
-        return True
+            item = self._update(
+                inference_id, expression, values, condition="#status = :pending"
+            )
+        except _ConflictError as conflict:
+            current = conflict.item
+            return False, _from_item(current) if current else self.get(inference_id)
+        return True, _from_item(item) if item else self.get(inference_id)
 
     def claim_delivery(self, inference_id: str, now: int, lease_ms: int) -> bool:
         """Take the right to deliver; a crashed delivery's lease runs out and is taken over."""
@@ -225,7 +231,7 @@ class InferenceRecords:
                 condition="delivery = :pending OR "
                 "(delivery = :delivering AND deliveryLeaseUntil < :now)",
             )
-        except errors.RecordConflictError:
+        except _ConflictError:
             return False
         return True
 
@@ -243,22 +249,26 @@ class InferenceRecords:
         expression: str,
         values: dict[str, Any],
         condition: str | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
+        """Update a record and return it as it now is (as it was, in a conflict)."""
         params: dict[str, Any] = {
             "TableName": self._table,
             "Key": {"pk": {"S": f"inference#{inference_id}"}},
             "UpdateExpression": expression,
             "ExpressionAttributeValues": {k: _serialize(v) for k, v in values.items()},
             "ConditionExpression": condition or "attribute_exists(pk)",
+            "ReturnValues": "ALL_NEW",
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
         }
         if "#status" in expression or (condition and "#status" in condition):
             params["ExpressionAttributeNames"] = {"#status": "status"}
         try:
-            self.client.update_item(**params)
+            response = self.client.update_item(**params)
         except ClientError as error:
             if _code(error) == _CONDITION_FAILED:
-                raise errors.RecordConflictError(inference_id) from error
+                raise _ConflictError(_plain(error.response.get("Item"))) from error
             raise
+        return _plain(response.get("Attributes"))
 
     def _upsert_location(
         self, location: str, expression: str, values: dict[str, Any]
@@ -271,6 +281,18 @@ class InferenceRecords:
             ReturnValues="ALL_NEW",
         )
         return {k: _deserialize(v) for k, v in response.get("Attributes", {}).items()}
+
+
+class _ConflictError(Exception):
+    """A conditional write lost; ``item`` is the record as it was, when known."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        super().__init__("condition failed")
+        self.item = item
+
+
+def _plain(item: Any) -> dict[str, Any]:
+    return {k: _deserialize(v) for k, v in (item or {}).items()}
 
 
 def _code(error: ClientError) -> str:

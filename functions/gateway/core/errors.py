@@ -177,17 +177,6 @@ class InputLocationNotAllowedError(GatewayError):
         super().__init__("The input location is not one this gateway may read from.")
 
 
-class RecordConflictError(GatewayError):
-    """A conditional write lost: the record had already moved on."""
-
-    code = "RecordConflict"
-    retryable = False
-
-    def __init__(self, inference_id: str) -> None:
-        super().__init__(f"Inference {inference_id} changed meanwhile.")
-        self.inference_id = inference_id
-
-
 class RouteNotFoundError(GatewayError):
     """No route of the API matches the request's path and method."""
 

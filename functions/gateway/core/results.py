@@ -113,7 +113,7 @@ def _finish(
             redact(raw.decode("utf-8", "replace").strip()) or "the model failed"
         )
 
-    won = records.complete(
+    won, finished = records.complete(
         record.inference_id,
         status=status,
         result_location=location,
@@ -123,7 +123,6 @@ def _finish(
         delivery=Delivery.PENDING if has_callback else Delivery.NONE,
         now=clock(),
     )
-    finished = records.get(record.inference_id)
     if finished is None:
         return None
     if not won and finished.delivery not in (Delivery.PENDING, Delivery.DELIVERING):
