@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gateway.aws import queues, records, storage
+from gateway.aws import clients, queues, records, storage
 from gateway.core.async_jobs import AsyncServices
 from gateway.core.delivery import Deliverer
 from gateway.core.results import ResultServices
@@ -101,6 +101,8 @@ def public_resolver(host: str, port: int) -> list[str]:
 @pytest.fixture
 def flow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Flow]:
     with mock_aws():
+        # Clients made from a session that predates the mock would miss it.
+        clients.reset()
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         sqs = boto3.client("sqs")

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gateway.aws import queues, records, storage
+from gateway.aws import clients, queues, records, storage
 from gateway.core import errors
 from gateway.core.async_jobs import AsyncServices
 from gateway.core.delivery import Deliverer
@@ -85,6 +85,8 @@ class Harness:
 @pytest.fixture
 def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     with mock_aws():
+        # Clients made from a session that predates the mock would miss it.
+        clients.reset()
         sqs = boto3.client("sqs")
         for name in (REPLIES, "requests", "requests-dlq", "delivery-dlq", "results"):
             sqs.create_queue(QueueName=name)

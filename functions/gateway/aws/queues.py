@@ -1,9 +1,10 @@
 """SQS: replies to callers, dead letters, and results replayed to the results queue."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-import boto3
 from botocore.config import Config
+
+from gateway.aws import clients
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
 
 def create_client() -> "SQSClient":
     """Create an SQS client with botocore's standard retries."""
-    return boto3.client("sqs", config=Config(retries={"mode": "standard"}))
+    return cast("SQSClient", clients.create("sqs", Config(retries={"mode": "standard"})))
 
 
 class MessageQueues:

@@ -6,14 +6,14 @@ decides an outcome is a conditional write, so duplicates and races settle in the
 """
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from gateway.aws import clients
 from gateway.core import errors
 from gateway.models.records import (
     Callback,
@@ -26,8 +26,6 @@ from gateway.models.records import (
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serialize = TypeSerializer().serialize
-_deserialize = TypeDeserializer().deserialize
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _FIELDS = {
     "inference_id": "inferenceId",
@@ -52,7 +50,9 @@ _FIELDS = {
 
 def create_client() -> "DynamoDBClient":
     """Create a DynamoDB client with botocore's standard retries."""
-    return boto3.client("dynamodb", config=Config(retries={"mode": "standard"}))
+    return cast(
+        "DynamoDBClient", clients.create("dynamodb", Config(retries={"mode": "standard"}))
+    )
 
 
 class InferenceRecords:
@@ -293,6 +293,35 @@ class _ConflictError(Exception):
 
 def _plain(item: Any) -> dict[str, Any]:
     return {k: _deserialize(v) for k, v in (item or {}).items()}
+
+
+def _serialize(value: Any) -> dict[str, Any]:
+    """A value in DynamoDB's attribute form (the records hold no other kinds)."""
+    if isinstance(value, bool):
+        return {"BOOL": value}
+    if isinstance(value, int):
+        return {"N": str(value)}
+    if isinstance(value, str):
+        return {"S": value}
+    if isinstance(value, dict):
+        return {"M": {name: _serialize(item) for name, item in value.items()}}
+    if value is None:
+        return {"NULL": True}
+    raise TypeError(f"no DynamoDB form for {type(value).__name__}")
+
+
+def _deserialize(attribute: Mapping[str, Any]) -> Any:
+    """A value from DynamoDB's attribute form."""
+    [(kind, raw)] = attribute.items()
+    if kind == "N":
+        return int(raw) if raw.lstrip("-").isdigit() else float(raw)
+    if kind == "M":
+        return {name: _deserialize(item) for name, item in raw.items()}
+    if kind == "L":
+        return [_deserialize(item) for item in raw]
+    if kind == "NULL":
+        return None
+    return raw
 
 
 def _code(error: ClientError) -> str:

@@ -2,9 +2,8 @@
 
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -13,6 +12,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
+from gateway.aws import clients
 from gateway.core import errors
 from gateway.core.redaction import redact
 from gateway.models.inference import (
@@ -65,7 +65,7 @@ def create_client(
         retries={"mode": "standard", "total_max_attempts": 1},
         tcp_keepalive=True,
     )
-    return boto3.client("sagemaker-runtime", config=config)
+    return cast("SageMakerRuntimeClient", clients.create("sagemaker-runtime", config))
 
 
 class SageMakerRuntime:

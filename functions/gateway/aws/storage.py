@@ -1,10 +1,11 @@
 """The gateway's S3 bucket: request payloads in, results and failures out."""
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-import boto3
 from botocore.config import Config
+
+from gateway.aws import clients
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -23,7 +24,7 @@ class StoredObject:
 def create_client() -> "S3Client":
     """Create an S3 client that signs with SigV4, as presigned URLs need."""
     config = Config(signature_version="s3v4", retries={"mode": "standard"})
-    return boto3.client("s3", config=config)
+    return cast("S3Client", clients.create("s3", config))
 
 
 def split_location(location: str) -> tuple[str, str]:
