@@ -24,6 +24,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from gateway.aws import records
 from gateway.core import errors
 from gateway.core.queue_requests import (
     RetryLaterError,
@@ -51,7 +52,10 @@ idempotency = IdempotencyConfig(
     expires_after_seconds=IDEMPOTENCY_SECONDS,
     raise_on_no_idempotency_key=True,
 )
-persistence = DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+# Its client comes from the functions' shared session, not a boto3 session of its own.
+persistence = DynamoDBPersistenceLayer(
+    table_name=settings.idempotency_table, boto3_client=records.create_client()
+)
 executor = ThreadPoolExecutor(max_workers=settings.queue_concurrency)
 
 
