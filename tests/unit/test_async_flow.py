@@ -3,6 +3,7 @@ delivery. AWS is moto in-process, SageMaker a fake that names the result objects
 webhooks go to a recording transport behind a stubbed resolver: nothing is sent."""
 
 import base64
+import io
 import json
 import time
 from collections.abc import Iterator
@@ -517,3 +518,34 @@ def test_pending_inference_past_its_ttl_and_timeout_reads_as_expired(
     assert record.status_at(record.created_at + 61_000) == Status.PENDING
     assert record.status_at(record.created_at + 61_001) == Status.EXPIRED
     assert status_of(inference_id, lambda_context)["status"] == "pending"
+
+
+def test_no_payload_result_secret_or_presigned_url_reaches_the_logs(
+    flow, lambda_context, monkeypatch
+):
+    logs_written = io.StringIO()
+    monkeypatch.setattr(api.logger.registered_handler, "stream", logs_written)
+    payload_marker = "PAYLOAD-7f3a9c"
+    result_marker = "RESULT-4b1d2e"
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    event = load_event("api-async-invoke")
+    event["body"] = base64.b64encode(f"{payload_marker}\n".encode()).decode()
+    response = api.handler(event, lambda_context)
+    inference_id = json.loads(response["body"])["InferenceId"]
+    flow.put_result(key_of("results-output-put"), result_marker.encode(), "text/plain")
+    notify("results-output-put", lambda_context)
+    status = status_of(inference_id, lambda_context)
+
+    logs = logs_written.getvalue()
+
+    assert status["result"] == result_marker
+    assert flow.receiver.delivered()[0]["result"] == result_marker
+    assert inference_id in logs
+    for secret in (
+        payload_marker,
+        result_marker,
+        SECRET,
+        "X-Amz-Signature",
+        "X-Signature",
+    ):
+        assert secret not in logs

@@ -2,6 +2,7 @@
 idempotency and FIFO order. AWS is moto in-process; SageMaker is a fake that
 answers by the request's custom attributes; nothing leaves the process."""
 
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -294,3 +295,19 @@ def test_webhook_reply_that_keeps_failing_is_dead_lettered_not_retried(
     assert failed_ids(response) == []
     assert len(harness.sagemaker.calls) == 1
     assert kept["MessageAttributes"]["reason"]["StringValue"] == "HTTP 500"
+
+
+def test_no_payload_or_result_reaches_the_logs(harness, lambda_context, monkeypatch):
+    logs_written = io.StringIO()
+    monkeypatch.setattr(queue.logger.registered_handler, "stream", logs_written)
+    marker = "QUEUE-PAYLOAD-9e8d7c"
+    event = load_event("queue-message-sync")
+    record = event["Records"][0]
+    record["body"] = json.dumps({**json.loads(record["body"]), "body": marker})
+
+    queue.handler(event, lambda_context)
+
+    logs = logs_written.getvalue()
+    assert harness.replies()[0]["body"].strip() == marker
+    assert record["messageId"] in logs
+    assert marker not in logs
