@@ -7,6 +7,7 @@ PY := $(VENV)/bin/python
 SAM_ENV := .tools/sam
 SAM := $(SAM_ENV)/bin/sam
 CHECKOV_ENV := .tools/checkov
+CHECKOV := $(CHECKOV_ENV)/bin/checkov
 # The functions run on python3.13; pyenv keeps it under that name.
 PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' \
 	2>/dev/null || command -v python3.13)
@@ -15,8 +16,10 @@ FUNCTION ?= ApiFunction
 EVENT ?= events/api-invoke-csv.json
 export AWS_EC2_METADATA_DISABLED := true
 export SAM_CLI_TELEMETRY := 0
+# checkov scans offline: no version check, no policy download.
+export CKV_SKIP_PACKAGE_UPDATE_CHECK := true
 
-.PHONY: help setup run invoke test test-unit bench validate lint fmt build deploy clean
+.PHONY: help setup run invoke test test-unit bench validate checkov lint fmt build deploy clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -32,6 +35,14 @@ $(SAM_ENV)/.installed: requirements-sam.txt
 	$(PYTHON313) -m venv $(SAM_ENV)
 	$(SAM_ENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_ENV)/bin/pip install --quiet -r requirements-sam.txt
+	touch $@
+
+# Its own environment: checkov's pins clash with the SAM CLI's and the functions'.
+$(CHECKOV_ENV)/.installed: requirements-checkov.txt
+	@test -n "$(PYTHON313)" || { echo "python3.13 is needed (pyenv install 3.13.0)"; exit 1; }
+	$(PYTHON313) -m venv $(CHECKOV_ENV)
+	$(CHECKOV_ENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_ENV)/bin/pip install --quiet -r requirements-checkov.txt
 	touch $@
 
 setup: $(VENV)/.installed  ## Create the development environment
@@ -60,8 +71,11 @@ fmt: setup  ## Format and fix what ruff can
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-validate: lint $(SAM_ENV)/.installed  ## Lint, type-check and validate the template
+validate: lint checkov $(SAM_ENV)/.installed  ## Lint, type-check, scan and validate the template
 	$(SAM) validate --lint --template template.yaml
+
+checkov: $(CHECKOV_ENV)/.installed  ## Scan the template with checkov (fails on any failed check)
+	$(CHECKOV) --file template.yaml --framework cloudformation --skip-download --compact --quiet
 
 build: $(SAM_ENV)/.installed  ## sam build (arm64 wheels, no Docker)
 	PATH="$(dir $(PYTHON313)):$$PATH" $(SAM) build --template template.yaml

@@ -722,6 +722,16 @@ def _lifecycle_rule(rule: Mapping[str, Any]) -> dict[str, Any]:
         result["NoncurrentVersionExpiration"] = {
             "NoncurrentDays": int(rule["NoncurrentVersionExpirationInDays"])
         }
+    noncurrent = rule.get("NoncurrentVersionExpiration")
+    if noncurrent:
+        result["NoncurrentVersionExpiration"] = {
+            "NoncurrentDays": int(noncurrent["NoncurrentDays"]),
+            **(
+                {"NewerNoncurrentVersions": int(noncurrent["NewerNoncurrentVersions"])}
+                if "NewerNoncurrentVersions" in noncurrent
+                else {}
+            ),
+        }
     return result
 
 
