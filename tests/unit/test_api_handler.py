@@ -393,3 +393,28 @@ def test_timeout_hint_names_the_async_route_of_the_endpoint(lambda_context, monk
         "POST /endpoints/echo/async-invocations"
         in json.loads(response["body"])["message"]
     )
+
+
+def emf_records(output: str) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in output.splitlines() if '"_aws"' in line]
+    return [r for r in records if "CloudWatchMetrics" in r["_aws"]]
+
+
+def test_each_invocation_writes_its_figures_per_endpoint(
+    sagemaker, lambda_context, capsys
+):
+    sagemaker.add_response("invoke_endpoint", answer(b"ok", "text/plain"))
+    sagemaker.add_client_error("invoke_endpoint", "ThrottlingException", "no", 400)
+
+    api.handler(load_event("api-invoke-throttled"), lambda_context)
+    api.handler(load_event("api-invoke-throttled"), lambda_context)
+
+    records = emf_records(capsys.readouterr().out)
+    served, throttled, all_throttles = records
+    assert served["endpoint"] == "echo"
+    assert served["Invocations"] == [1.0]
+    assert served["ModelLatency"][0] > 0
+    assert throttled["Throttles"] == [1.0]
+    assert throttled["endpoint"] == "echo"
+    assert "endpoint" not in all_throttles
+    assert all_throttles["Throttles"] == [1.0]

@@ -549,3 +549,26 @@ def test_no_payload_result_secret_or_presigned_url_reaches_the_logs(
         "X-Signature",
     ):
         assert secret not in logs
+
+
+def test_finished_and_undeliverable_results_are_counted(flow, lambda_context, capsys):
+    flow.receiver.statuses.extend([503] * 10)
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    submit(flow, "api-async-invoke", lambda_context)
+    flow.put_result(key_of("results-output-put"), b"0.3\n", "text/csv")
+
+    notify("results-output-put", lambda_context)
+
+    lines = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if '"_aws"' in line
+    ]
+    names = [
+        m["Name"]
+        for line in lines
+        for m in line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+    ]
+    assert names.count("AsyncSubmitted") == 1
+    assert names.count("AsyncCompleted") == 1
+    assert names.count("DeliveryFailures") == 1

@@ -34,6 +34,7 @@ from gateway.models.settings import (
     DEFAULT_REQUEST_TTL_SECONDS,
     Settings,
 )
+from gateway.observability import COUNT, emit
 
 logger = Logger(child=True)
 
@@ -155,6 +156,7 @@ def submit_async(
 
     _link(submission, services, settings, clock())
     logger.info("async inference submitted", inference_id=inference_id)
+    emit({"AsyncSubmitted": (COUNT, 1)}, job.endpoint)
     return submission
 
 

@@ -13,6 +13,7 @@ from aws_lambda_powertools import Logger
 from gateway.aws.queues import MessageQueues
 from gateway.core.webhooks import WebhookSender
 from gateway.models.records import Callback, CallbackKind, Delivery, InferenceRecord
+from gateway.observability import COUNT, emit
 
 logger = Logger(child=True)
 
@@ -88,6 +89,7 @@ class Deliverer:
         logger.warning(
             "delivery failed", callback_kind=callback.kind.value, reason=reason
         )
+        emit({"DeliveryFailures": (COUNT, 1)})
         self._queues.send(
             self._dead_letter_url,
             payload,

@@ -1,12 +1,17 @@
 """Synchronous inference: the checks a request passes before it reaches a model."""
 
+import time
 from dataclasses import replace
 from typing import Protocol
 
 from gateway.core.errors import (
     EndpointNotAllowedError,
+    GatewayError,
+    ModelError,
+    ModelNotReadyError,
     PayloadTooLargeError,
     RequestValidationError,
+    ThrottledError,
 )
 from gateway.models.inference import (
     MAX_SYNC_PAYLOAD_BYTES,
@@ -14,6 +19,7 @@ from gateway.models.inference import (
     InvocationResult,
 )
 from gateway.models.settings import Settings
+from gateway.observability import COUNT, MILLISECONDS, emit
 
 
 class ModelRuntime(Protocol):
@@ -38,7 +44,30 @@ def invoke_sync(
     if not request.body:
         raise RequestValidationError("body", "must not be empty")
 
-    return runtime.invoke(request)
+    started = time.perf_counter()
+    try:
+        result = runtime.invoke(request)
+    except GatewayError as error:
+        _count_failure(request.endpoint, error)
+        raise
+    latency = (time.perf_counter() - started) * 1000
+    emit(
+        {"Invocations": (COUNT, 1), "ModelLatency": (MILLISECONDS, latency)},
+        request.endpoint,
+    )
+    return result
+
+
+def _count_failure(endpoint: str, error: GatewayError) -> None:
+    """Count a call that reached SageMaker and failed, by how it failed."""
+    if isinstance(error, ThrottledError | ModelNotReadyError):
+        emit({"Invocations": (COUNT, 1), "Throttles": (COUNT, 1)}, endpoint)
+        # Without the endpoint too: the throttling alarm watches all of them at once.
+        emit({"Throttles": (COUNT, 1)})
+    elif isinstance(error, ModelError):
+        emit({"Invocations": (COUNT, 1), "ModelErrors": (COUNT, 1)}, endpoint)
+    else:
+        emit({"Invocations": (COUNT, 1), "InvocationFailures": (COUNT, 1)}, endpoint)
 
 
 def is_csv(content_type: str | None) -> bool:

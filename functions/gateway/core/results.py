@@ -17,6 +17,7 @@ from gateway.core.delivery import Deliverer, Envelope
 from gateway.core.redaction import redact
 from gateway.models.records import Delivery, InferenceRecord, Status
 from gateway.models.settings import Settings
+from gateway.observability import COUNT, emit
 
 logger = Logger(child=True)
 
@@ -129,6 +130,8 @@ def _finish(
         return None
     if won:
         logger.info("inference finished", status=status.value)
+        name = "AsyncCompleted" if status is Status.COMPLETED else "AsyncFailed"
+        emit({name: (COUNT, 1)}, record.endpoint)
 
     # A redelivered notification may carry the other object; the record decides.
     if finished.result_location != location:
