@@ -2,6 +2,7 @@
 
 The sync invocation route is registered here too, for the document and for events
 that reach the resolver; the function serves it first from the proxy event (``api``).
+The document is at ``/openapi.json`` and Swagger UI, unless turned off, at ``/swagger``.
 """
 
 from typing import Annotated
@@ -11,12 +12,12 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import ValidationError
 
 from gateway.core import errors
 from gateway.core.async_jobs import AsyncJob, get_inference, submit_async
-from gateway.handlers import services
+from gateway.handlers import openapi, services
 from gateway.handlers.api import invoke_endpoint, logger, read_headers, settings
 from gateway.handlers.http_errors import (
     error_answer,
@@ -34,10 +35,15 @@ from gateway.models.http import InvocationHeaders
 from gateway.models.records import Callback, CallbackKind
 
 app = APIGatewayRestResolver(enable_validation=True)
+ENDPOINT = "The SageMaker endpoint's name; the deployment must allow it."
 
 
-@app.post("/endpoints/<endpoint>/invocations")
-def invoke(endpoint: str) -> Response[str]:
+@app.post(
+    "/endpoints/<endpoint>/invocations",
+    summary="Invoke a model (InvokeEndpoint)",
+    operation_id="InvokeEndpoint",
+)
+def invoke(endpoint: Annotated[str, Path(description=ENDPOINT)]) -> Response[str]:
     """Invoke a model and answer with its output, as SageMaker Runtime does."""
     event = app.current_event.raw_event
     headers = read_headers(event, InvocationHeaders)
@@ -46,8 +52,12 @@ def invoke(endpoint: str) -> Response[str]:
     return response
 
 
-@app.post("/endpoints/<endpoint>/async-invocations")
-def invoke_async(endpoint: str) -> Response[str]:
+@app.post(
+    "/endpoints/<endpoint>/async-invocations",
+    summary="Queue an inference (InvokeEndpointAsync)",
+    operation_id="InvokeEndpointAsync",
+)
+def invoke_async(endpoint: Annotated[str, Path(description=ENDPOINT)]) -> Response[str]:
     """Queue an inference and answer 202 with where its result will appear."""
     logger.append_keys(endpoint=endpoint)
     event = app.current_event.raw_event
@@ -71,9 +81,16 @@ def invoke_async(endpoint: str) -> Response[str]:
     return response
 
 
-@app.get("/inferences/<inference_id>")
+@app.get(
+    "/inferences/<inferenceId>",
+    summary="Describe an async inference",
+    operation_id="DescribeInference",
+)
 def describe_inference(
-    inference_id: str, inline: Annotated[bool, Query()] = False
+    inference_id: Annotated[str, Path(alias="inferenceId")],
+    inline: Annotated[
+        bool, Query(description="Include the result when it is text of at most 256 KiB.")
+    ] = False,
 ) -> Response[str]:
     """Answer where an async inference stands and where its result is."""
     logger.append_keys(inference_id=inference_id)
@@ -98,6 +115,23 @@ def describe_inference(
     )
     response: Response[str] = json_answer(status.to_json()).to_response()
     return response
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi_document() -> Response[str]:
+    """The API's OpenAPI document."""
+    document = openapi.document_json(app, base_url(app.current_event.raw_event))
+    response: Response[str] = json_answer(document).to_response()
+    return response
+
+
+@app.get("/swagger", include_in_schema=False, compress=True)
+def swagger() -> Response[str]:
+    """Swagger UI on the document, unless the deployment turned it off."""
+    if not settings.swagger_ui:
+        raise errors.RouteNotFoundError
+    document = openapi.document_json(app, base_url(app.current_event.raw_event))
+    return Response(200, "text/html; charset=utf-8", openapi.swagger_page(document))
 
 
 def async_job(endpoint: str, headers: AsyncInvocationHeaders, body: bytes) -> AsyncJob:

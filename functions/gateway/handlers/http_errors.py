@@ -31,9 +31,14 @@ _STATUS: dict[type[errors.GatewayError], int] = {
 _INTERNAL = ErrorBody(code="InternalFailure", message="The gateway failed to answer.")
 
 
+def status_of(error_type: type[errors.GatewayError]) -> int:
+    """The HTTP status a gateway error is answered with."""
+    return _STATUS.get(error_type, 500)
+
+
 def error_answer(error: errors.GatewayError) -> HttpAnswer:
     """Answer a gateway error with its status, code and public message."""
-    status = _STATUS.get(type(error), 500)
+    status = status_of(type(error))
     body = ErrorBody(code=error.code, message=error.message)
     headers: dict[str, str] = {}
 

@@ -13,26 +13,52 @@ class AsyncInvocationHeaders(SageMakerHeaders):
     """Headers of ``POST /endpoints/{endpoint}/async-invocations``."""
 
     inference_id: AsyncInferenceId | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Inference-Id"
+        default=None,
+        alias="X-Amzn-SageMaker-Inference-Id",
+        description="The caller's id of this inference (one is made otherwise); "
+        "it names the status URL.",
     )
     # SageMaker's async route names these two its own way; both spellings work here.
     sagemaker_content_type: AsciiText | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Content-Type"
+        default=None,
+        alias="X-Amzn-SageMaker-Content-Type",
+        description="The input's media type; wins over Content-Type.",
     )
     sagemaker_accept: AsciiText | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Accept"
+        default=None,
+        alias="X-Amzn-SageMaker-Accept",
+        description="The media type asked of the result; wins over Accept.",
     )
     input_location: S3Uri | None = Field(
-        default=None, alias="X-Amzn-SageMaker-InputLocation"
+        default=None,
+        alias="X-Amzn-SageMaker-InputLocation",
+        description="The input in S3, under a prefix the deployment allows, "
+        "instead of a body.",
     )
     request_ttl_seconds: int | None = Field(
-        default=None, ge=60, le=21_600, alias="X-Amzn-SageMaker-RequestTTLSeconds"
+        default=None,
+        ge=60,
+        le=21_600,
+        alias="X-Amzn-SageMaker-RequestTTLSeconds",
+        description="How long the request may wait in the endpoint's queue.",
     )
     invocation_timeout_seconds: int | None = Field(
-        default=None, ge=1, le=3_600, alias="X-Amzn-SageMaker-InvocationTimeoutSeconds"
+        default=None,
+        ge=1,
+        le=3_600,
+        alias="X-Amzn-SageMaker-InvocationTimeoutSeconds",
+        description="How long the model may take once it starts.",
     )
-    callback_url: CallbackUrl | None = Field(default=None, alias="X-Callback-Url")
-    reply_queue_url: CallbackUrl | None = Field(default=None, alias="X-Reply-Queue-Url")
+    callback_url: CallbackUrl | None = Field(
+        default=None,
+        alias="X-Callback-Url",
+        description="A public https URL that receives the outcome, signed (X-Signature).",
+    )
+    reply_queue_url: CallbackUrl | None = Field(
+        default=None,
+        alias="X-Reply-Queue-Url",
+        description="An SQS queue the deployment allows that receives the outcome.",
+    )
 
 
 class AsyncAccepted(BaseModel):

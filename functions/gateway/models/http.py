@@ -33,10 +33,14 @@ class SageMakerHeaders(BaseModel):
     content_type: AsciiText | None = Field(default=None, alias="Content-Type")
     accept: AsciiText | None = Field(default=None, alias="Accept")
     custom_attributes: AsciiText | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Custom-Attributes"
+        default=None,
+        alias="X-Amzn-SageMaker-Custom-Attributes",
+        description="Opaque text passed to the model as is.",
     )
     inference_id: PrintableId | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Inference-Id"
+        default=None,
+        alias="X-Amzn-SageMaker-Inference-Id",
+        description="The caller's id of this inference, passed to the model.",
     )
 
 
@@ -44,22 +48,34 @@ class InvocationHeaders(SageMakerHeaders):
     """Headers of ``POST /endpoints/{endpoint}/invocations`` that SageMaker defines."""
 
     target_model: TargetModel | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Target-Model"
+        default=None,
+        alias="X-Amzn-SageMaker-Target-Model",
+        description="The model of a multi-model endpoint to invoke.",
     )
     target_variant: ResourceName | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Target-Variant"
+        default=None,
+        alias="X-Amzn-SageMaker-Target-Variant",
+        description="The production variant to invoke, whatever the traffic split.",
     )
     target_container_hostname: ResourceName | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Target-Container-Hostname"
+        default=None,
+        alias="X-Amzn-SageMaker-Target-Container-Hostname",
+        description="The container of a direct-invocation endpoint to invoke.",
     )
     enable_explanations: ExplanationsFilter | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Enable-Explanations"
+        default=None,
+        alias="X-Amzn-SageMaker-Enable-Explanations",
+        description="A JMESPath expression choosing the records to explain.",
     )
     inference_component: ComponentName | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Inference-Component"
+        default=None,
+        alias="X-Amzn-SageMaker-Inference-Component",
+        description="The inference component of the endpoint to invoke.",
     )
     session_id: SessionId | None = Field(
-        default=None, alias="X-Amzn-SageMaker-Session-Id"
+        default=None,
+        alias="X-Amzn-SageMaker-Session-Id",
+        description="A stateful session's id, or NEW_SESSION to open one.",
     )
 
     def to_request(self, endpoint: str, body: bytes) -> InvocationRequest:

@@ -35,6 +35,7 @@ class Settings(BaseModel):
     queue_concurrency: int = Field(default=10, ge=1, le=100)
     result_url_expiry_seconds: int = Field(default=900, ge=60, le=43_200)
     result_retention_days: int = Field(default=30, ge=1)
+    swagger_ui: bool = True
     # Only the offline stack sets this: callbacks to 127.0.0.1 for local receivers.
     allow_loopback_callbacks: bool = False
 
@@ -82,6 +83,7 @@ _TEXT = {
     "result_url_expiry_seconds": "RESULT_URL_EXPIRY_SECONDS",
     "result_retention_days": "RESULT_RETENTION_DAYS",
     "allow_loopback_callbacks": "ALLOW_LOOPBACK_CALLBACKS",
+    "swagger_ui": "SWAGGER_UI",
 }
 
 
