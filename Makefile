@@ -12,6 +12,9 @@ CHECKOV := $(CHECKOV_ENV)/bin/checkov
 PYTHON313 ?= $(shell PYENV_VERSION=3.13.0 python3.13 -c 'import sys; print(sys.executable)' \
 	2>/dev/null || command -v python3.13)
 ENV ?= default
+# The fuzzers and the fault campaign make up addresses: they run in a network
+# namespace with loopback only (a user namespace too, where not run as root).
+LOOPBACK_ONLY := unshare $(if $(filter 0,$(shell id -u)),-n,-rn)
 FUNCTION ?= ApiFunction
 EVENT ?= events/api-invoke-csv.json
 export AWS_EC2_METADATA_DISABLED := true
@@ -19,7 +22,7 @@ export SAM_CLI_TELEMETRY := 0
 # checkov scans offline: no version check, no policy download.
 export CKV_SKIP_PACKAGE_UPDATE_CHECK := true
 
-.PHONY: help setup run invoke test test-unit bench validate checkov lint fmt build deploy clean
+.PHONY: help setup run invoke test test-unit fuzz bench validate checkov lint fmt build deploy clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -58,6 +61,9 @@ test: setup  ## Run every test (unit, integration, end to end)
 
 test-unit: setup  ## Run the tests that need no network
 	$(PY) -m pytest tests/unit
+
+fuzz: setup  ## Fuzz the API from its OpenAPI document and the queue and results handlers
+	$(LOOPBACK_ONLY) sh -c 'ip link set lo up && exec $(PY) -m pytest fuzz -p no:cacheprovider'
 
 bench: setup  ## Measure the gateway against bare boto3 and print ratios
 	$(PY) -m bench

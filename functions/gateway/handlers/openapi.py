@@ -115,8 +115,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         headers=InvocationHeaders,
         body={
             "required": True,
-            "description": "The model's input, passed on as is. Content-Type says "
-            "its format; Accept asks for the answer's.",
+            "description": "The model's input, passed on as is (not empty). "
+            "Content-Type says its format; Accept asks for the answer's.",
             "content": {"*/*": {"schema": BINARY}},
         },
         answers={

@@ -11,9 +11,13 @@ from pydantic import AfterValidator, Field
 MAX_SYNC_PAYLOAD_BYTES = 6_291_456
 MAX_INLINE_ASYNC_BYTES = 128_000
 RESOURCE_NAME_PATTERN = r"^[a-zA-Z0-9](-*[a-zA-Z0-9])*$"
-_PRINTABLE_ID = re.compile(r"\S[\x20-\x7e]*")
-# SageMaker takes ASCII; control characters cannot travel in an HTTP header.
-_HEADER_TEXT = re.compile(r"[\t\x20-\x7e]*")
+# SageMaker takes ASCII; control characters cannot travel in an HTTP header. The
+# patterns are checked by the validators below (for their clearer messages) and
+# stated in the API's document.
+PRINTABLE_ID_PATTERN = r"^[\x21-\x7e][\x20-\x7e]*$"
+HEADER_TEXT_PATTERN = r"^[\t\x20-\x7e]*$"
+_PRINTABLE_ID = re.compile(PRINTABLE_ID_PATTERN)
+_HEADER_TEXT = re.compile(HEADER_TEXT_PATTERN)
 
 
 def _ascii_only(value: str) -> str:
@@ -28,12 +32,24 @@ def _printable_id(value: str) -> str:
     return value
 
 
-AsciiText = Annotated[str, Field(max_length=1024), AfterValidator(_ascii_only)]
+AsciiText = Annotated[
+    str,
+    Field(max_length=1024, json_schema_extra={"pattern": HEADER_TEXT_PATTERN}),
+    AfterValidator(_ascii_only),
+]
 PrintableId = Annotated[
-    str, Field(min_length=1, max_length=64), AfterValidator(_printable_id)
+    str,
+    Field(
+        min_length=1, max_length=64, json_schema_extra={"pattern": PRINTABLE_ID_PATTERN}
+    ),
+    AfterValidator(_printable_id),
 ]
 TargetModel = Annotated[
-    str, Field(min_length=1, max_length=1024), AfterValidator(_printable_id)
+    str,
+    Field(
+        min_length=1, max_length=1024, json_schema_extra={"pattern": PRINTABLE_ID_PATTERN}
+    ),
+    AfterValidator(_printable_id),
 ]
 # An async inference's id names its status URL, so it keeps to URL-safe characters.
 AsyncInferenceId = Annotated[
