@@ -22,7 +22,7 @@ export SAM_CLI_TELEMETRY := 0
 # checkov scans offline: no version check, no policy download.
 export CKV_SKIP_PACKAGE_UPDATE_CHECK := true
 
-.PHONY: help setup run invoke test test-unit fuzz bench validate checkov lint fmt build deploy clean
+.PHONY: help setup run invoke test test-unit fuzz bench chaos validate checkov lint fmt build deploy clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -67,6 +67,12 @@ fuzz: setup  ## Fuzz the API from its OpenAPI document and the queue and results
 
 bench: setup  ## Measure the gateway against bare boto3 and print ratios
 	$(PY) -m bench
+
+chaos: setup  ## Fault campaign: 1,000 requests per path under injected faults
+	@$(LOOPBACK_ONLY) true 2>/dev/null || { echo "make chaos runs in a loopback-only" \
+		"network namespace, but '$(LOOPBACK_ONLY)' is not permitted here (root, or" \
+		"unprivileged user namespaces, are needed)" >&2; exit 2; }
+	$(LOOPBACK_ONLY) sh -c 'ip link set lo up && exec $(PY) -m offline.chaos $(CHAOS_ARGS)'
 
 lint: setup  ## ruff and mypy
 	$(VENV)/bin/ruff check .

@@ -23,6 +23,10 @@ time, in order; the mapping also never runs two batches holding the same group.
 refused here too (a queue visibility timeout shorter than the function's timeout, a
 batch over 10 without a batching window, a batching window on a FIFO queue, ...).
 Each batch logs one line: function, size, failures, outcome and milliseconds.
+
+SQS and S3 deliver at least once. :meth:`SqsEventSource.duplicate_deliveries` makes
+the mapping re-send a copy of a share of the messages it receives (standard queues
+only), so that the function meets the duplicates it must tolerate.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -67,6 +72,8 @@ _RECORD_ATTRIBUTES = (
     "AWSTraceHeader",
     "DeadLetterQueueSourceArn",
 )
+# Marks a copy made by duplicate_deliveries, so that a copy is never copied again.
+COPY_ATTRIBUTE = "OfflineDuplicateOf"
 # Room for {"Records":[...]} around the records of one invoke.
 _EVENT_OVERHEAD_BYTES = 64
 
@@ -268,6 +275,19 @@ def _message_attribute(value: Mapping[str, Any]) -> dict[str, Any]:
     return shaped
 
 
+def _copy_attributes(message: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a message's attributes as SendMessage takes them, plus the copy mark."""
+    copied: dict[str, Any] = {}
+    for name, value in (message.get("MessageAttributes") or {}).items():
+        kept = {"DataType": value.get("DataType", "String")}
+        for field in ("StringValue", "BinaryValue"):
+            if field in value:
+                kept[field] = value[field]
+        copied[name] = kept
+    copied[COPY_ATTRIBUTE] = {"DataType": "String", "StringValue": message["MessageId"]}
+    return copied
+
+
 def _base64(value: bytes | str) -> str:
     """Encode a binary attribute value (boto3 hands it over decoded)."""
     raw = value.encode() if isinstance(value, str) else bytes(value)
@@ -355,7 +375,15 @@ class SqsEventSource:
         self._groups = threading.Condition()
         self._busy_groups: set[str] = set()
         self._stats_lock = threading.Lock()
-        self._stats = {"batches": 0, "records": 0, "deleted": 0, "failed": 0}
+        self._stats = {
+            "batches": 0,
+            "records": 0,
+            "deleted": 0,
+            "failed": 0,
+            "duplicated": 0,
+        }
+        self._duplicate_share = 0.0
+        self._random = random.Random()
 
     @property
     def name(self) -> str:
@@ -363,9 +391,18 @@ class SqsEventSource:
         return f"{self.config.function_logical_id}.{self.config.event_name}"
 
     def stats(self) -> dict[str, int]:
-        """Return counters: batches invoked, records, records deleted, records failed."""
+        """Return counters: batches, records, deleted, failed and duplicated records."""
         with self._stats_lock:
             return dict(self._stats)
+
+    def duplicate_deliveries(self, share: float, seed: int | None = None) -> None:
+        """Re-send a copy of this share (0..1) of the messages received from now on."""
+        if not 0.0 <= share <= 1.0:
+            raise ValueError("the share of duplicates must be between 0 and 1")
+        if share and self.config.fifo:
+            raise EventSourceError(f"{self.name}: duplicates need a standard queue")
+        self._random = random.Random(seed)
+        self._duplicate_share = share
 
     # Lifecycle ----------------------------------------------------------------
 
@@ -445,6 +482,8 @@ class SqsEventSource:
             if self._stop.is_set():
                 self._release(client, messages)
                 break
+            if self._duplicate_share:
+                self._send_copies(client, messages)
             try:
                 records = [
                     lambda_record(message, self.config.queue_arn, self.region)
@@ -507,6 +546,35 @@ class SqsEventSource:
                 )
             except (BotoCoreError, ClientError) as error:
                 log.debug("messages not released at stop: %s", error)
+
+    def _send_copies(self, client: Any, messages: Sequence[Mapping[str, Any]]) -> None:
+        """Send a copy of a share of messages back to the queue, as SQS may redeliver."""
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
+        chosen = [
+            message
+            for message in messages
+            if COPY_ATTRIBUTE not in (message.get("MessageAttributes") or {})
+            and self._random.random() < self._duplicate_share
+        ]
+        for chunk in _chunks(chosen, MAX_RECEIVE):
+            entries = [
+                {
+                    "Id": str(index),
+                    "MessageBody": message.get("Body", ""),
+                    "MessageAttributes": _copy_attributes(message),
+                }
+                for index, message in enumerate(chunk)
+            ]
+            try:
+                response = client.send_message_batch(
+                    QueueUrl=self.config.queue_url, Entries=entries
+                )
+            except (BotoCoreError, ClientError) as error:
+                log.warning("sqs duplicate not sent for %s: %s", self.name, error)
+                continue
+            with self._stats_lock:
+                self._stats["duplicated"] += len(response.get("Successful") or [])
 
     # Batches ------------------------------------------------------------------
 

@@ -294,6 +294,7 @@ class OfflineStack:
         startup_timeout: float = STARTUP_TIMEOUT_SECONDS,
         container_timeout: float | None = None,
         integration_timeout: float = INTEGRATION_TIMEOUT_SECONDS,
+        mended_moto: bool = False,
     ) -> None:
         self.ports = ports or StackPorts.free()
         parameter_overrides = {**LOCAL_PARAMETERS, **(parameter_overrides or {})}
@@ -319,6 +320,8 @@ class OfflineStack:
         self.startup_timeout = startup_timeout
         self.container_timeout = container_timeout
         self.integration_timeout = integration_timeout
+        # moto's DynamoDB breaks under concurrent writers; offline.moto_server mends it.
+        self.mended_moto = mended_moto
         self.pools: dict[str, FunctionPool] = {}
         self.api: LocalApi | None = None
         self.warm_errors: dict[str, list[str]] = {}
@@ -656,10 +659,11 @@ class OfflineStack:
         """Describe the subprocesses of the stack."""
         python = sys.executable
         ports = self.ports
+        moto = "offline.moto_server" if self.mended_moto else "moto.server"
         children = [
             _Child(
                 "moto",
-                [python, "-m", "moto.server", "-H", LOOPBACK, "-p", str(ports.moto)],
+                [python, "-m", moto, "-H", LOOPBACK, "-p", str(ports.moto)],
                 ports.moto,
                 lambda: _http_status(ports.moto, "/moto-api/") is not None,
                 is_moto=True,

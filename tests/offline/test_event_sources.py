@@ -477,3 +477,27 @@ def test_visibility_timeout_below_the_function_timeout_is_refused(
 
     with pytest.raises(EventSourceError, match="less than the function timeout"):
         check_visibility_timeout(config, 2, harness.sqs())
+
+
+def test_duplicate_deliveries_hand_each_message_over_twice_and_no_more(
+    harness: Harness,
+) -> None:
+    send(harness, "WorkQueue", "ok-a", "ok-b", "ok-c")
+    source = harness.source("Work", max_concurrency=1)
+    source.duplicate_deliveries(1.0, seed=7)
+
+    with source:
+        wait_until(
+            lambda: len(harness.seen()) >= 6 and harness.depth("WorkQueue") == 0,
+            "every message and its copy handled",
+        )
+
+    assert sorted(harness.seen()) == ["ok-a", "ok-a", "ok-b", "ok-b", "ok-c", "ok-c"]
+    assert source.stats()["duplicated"] == 3
+
+
+def test_duplicate_deliveries_are_refused_on_a_fifo_queue(harness: Harness) -> None:
+    source = harness.source("Ordered")
+
+    with pytest.raises(EventSourceError, match="standard queue"):
+        source.duplicate_deliveries(0.5)
