@@ -24,6 +24,7 @@ from offline.template import TemplateError
 
 QUEUE_FUNCTION = "QueueFunction"
 BATCH_SIZE = 10
+TARGET = 1.3
 MESSAGE = {
     "endpoint": "echo",
     "body": "x",
@@ -86,7 +87,7 @@ def batch_figure(
         "batch of 10 at 100 ms",
         result["a"],
         result["b"],
-        None,
+        TARGET,
         a_is=f"QueueFunction handler, {BATCH_SIZE} messages to echo (delay_ms=100)",
         b_is="QueueFunction handler, one such message",
     )

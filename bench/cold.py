@@ -196,12 +196,18 @@ def cold_figures(
         case, calls = item.case, item.calls
         a_runs = runs[(case.logical_id, "a")]
         b_runs = runs[(case.logical_id, "b")]
+        a_cpu = _median_ms(a_runs, "cpu_s")
+        b_cpu = _median_ms(b_runs, "cpu_s")
         extra = {
             "calls": [call_name(call) for call in calls],
             "a_import_ms": _median_ms(a_runs, "import_s"),
             "a_serve_ms": _median_ms(a_runs, "serve_s"),
             "b_import_ms": _median_ms(b_runs, "import_s"),
             "b_serve_ms": _median_ms(b_runs, "serve_s"),
+            # CPU time moves less than wall time when the machine is busy.
+            "a_cpu_ms": a_cpu,
+            "b_cpu_ms": b_cpu,
+            "cpu_ratio": a_cpu / b_cpu,
         }
         figures.append(
             (

@@ -177,6 +177,9 @@ def main(argv: list[str]) -> NoReturn:
 
     outcome = _bare(spec) if mode == "bare" else _serve(spec, probe=mode == "probe")
     outcome["peak_rss_kib"] = peak_rss_kib()
+    # CPU time from exec on: waiting behind other processes does not count.
+    times = os.times()
+    outcome["cpu_s"] = times.user + times.system
 
     with open(out_path, "wb") as out_file:
         pickle.dump(outcome, out_file)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib
 import json
@@ -10,7 +11,7 @@ import re
 import secrets
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,18 @@ def use_function_env(env: dict[str, str]) -> None:
     os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
     if str(FUNCTIONS) not in sys.path:
         sys.path.insert(0, str(FUNCTIONS))
+
+
+@contextlib.contextmanager
+def output_discarded() -> Iterator[None]:
+    """Send this process's standard output to /dev/null meanwhile.
+
+    A function writes its metrics there (in Lambda, to its log stream); the
+    benchmark's terminal is no part of what is measured, and the logs already go
+    to /dev/null.
+    """
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        yield
 
 
 def load_handler(handler: str) -> Handler:

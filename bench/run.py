@@ -184,7 +184,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     say("starting the offline stack")
     # No prewarmed workers: idle Lambda workers would only take memory from the run.
-    with OfflineStack(quiet=True, prewarm=False) as stack:
+    # moto mended (offline.moto_server): its transactions otherwise copy whole tables,
+    # a cost that grows with every item the run writes, which DynamoDB's do not have.
+    with OfflineStack(quiet=True, prewarm=False, mended_moto=True) as stack:
         outcome = measure(stack, plan, say)
     say("offline stack stopped")
 

@@ -1,44 +1,65 @@
 """Figures about endpoints and deliveries, in CloudWatch's embedded metric format.
 
-Each call writes one record from a metric set of its own thread, so the requests of a
-batch, which run side by side, never mix their figures. Powertools adds the ``service``
-dimension; figures about one endpoint also carry ``endpoint``.
+Each call writes one record to standard output, where Lambda's log stream takes it,
+so the requests of a batch, which run side by side, never mix their figures. Records
+carry the ``service`` dimension (``POWERTOOLS_SERVICE_NAME``) and, for figures about
+one endpoint, ``endpoint``; the namespace is ``POWERTOOLS_METRICS_NAMESPACE``.
+
+The record is written here rather than by Powertools' metric manager, which spent
+about 40 µs on each one (name and unit checks, debug messages formatted and dropped,
+two writes): a sixth of what the sync route added to a model call (``make bench``).
 """
 
-import threading
+import json
+import os
+import sys
+import time
+from functools import lru_cache
+from typing import Literal
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.base import MetricManager
 
 logger = Logger(child=True)
 
-COUNT = MetricUnit.Count
-MILLISECONDS = MetricUnit.Milliseconds
+type Unit = Literal["Count", "Milliseconds"]
+COUNT: Unit = "Count"
+MILLISECONDS: Unit = "Milliseconds"
 
 
-def emit(
-    figures: dict[str, tuple[MetricUnit, float]], endpoint: str | None = None
-) -> None:
+def emit(figures: dict[str, tuple[Unit, float]], endpoint: str | None = None) -> None:
     """Write figures as one record; a failure to write never fails a request."""
-    manager = _manager()
+    values = ",".join(
+        f'"{name}":[{float(value)!r}]' for name, (_, value) in figures.items()
+    )
+    units = tuple((name, unit) for name, (unit, _) in figures.items())
     try:
-        if endpoint is not None:
-            manager.add_dimension(name="endpoint", value=endpoint)
-        for name, (unit, value) in figures.items():
-            manager.add_metric(name=name, unit=unit, value=value)
-        manager.flush_metrics()
+        record = _RECORD.format(
+            timestamp=time.time_ns() // 1_000_000,
+            fixed=_fixed_part(units, endpoint),
+            values=values,
+        )
+        sys.stdout.write(record)
     except Exception:  # figures are never worth a request
-        manager.clear_metrics()
         logger.warning("metrics not written", exc_info=True)
 
 
-_local = threading.local()
+_RECORD = '{{"_aws":{{"Timestamp":{timestamp},{fixed},{values}}}\n'
 
 
-def _manager() -> MetricManager:
-    # One per thread, reused: building a manager costs more than the record it writes.
-    manager: MetricManager | None = getattr(_local, "manager", None)
-    if manager is None:
-        manager = _local.manager = MetricManager()
-    return manager
+@lru_cache(maxsize=1024)
+def _fixed_part(units: tuple[tuple[str, Unit], ...], endpoint: str | None) -> str:
+    """What a record's figures, units and endpoint make of it, besides its values."""
+    namespace = os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "InferenceGateway")
+    service = os.environ.get("POWERTOOLS_SERVICE_NAME", "")
+    dimensions = {"service": service} if service else {}
+    if endpoint is not None:
+        dimensions["endpoint"] = endpoint
+    directive = {
+        "Namespace": namespace,
+        "Dimensions": [list(dimensions)],
+        "Metrics": [{"Name": name, "Unit": unit} for name, unit in units],
+    }
+    head = json.dumps({"CloudWatchMetrics": [directive]}, separators=(",", ":"))
+    tail = json.dumps(dimensions, separators=(",", ":"))
+    # The directive closes "_aws"; the dimensions follow as top-level keys.
+    return head[1:] + ("," + tail[1:-1] if dimensions else "")

@@ -134,7 +134,9 @@ def flow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Flow]:
             sleep=lambda seconds: None,
         )
         result_services = ResultServices(
-            shared, Deliverer(sender, shared.queues, SETTINGS.delivery_dlq_url)
+            shared.records,
+            shared.store,
+            Deliverer(sender, shared.queues, SETTINGS.delivery_dlq_url),
         )
         monkeypatch.setattr(services, "async_services", lambda: shared)
         monkeypatch.setattr(services, "result_services", lambda: result_services)

@@ -13,15 +13,18 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from gateway.aws import clients, queues, records, storage
+from gateway.aws import claims, clients, queues, records, storage
 from gateway.core import errors
 from gateway.core.async_jobs import AsyncServices
+from gateway.core.clock import now_ms
 from gateway.core.delivery import Deliverer
+from gateway.core.once import fingerprint
 from gateway.core.queue_requests import QueueServices, Replier
 from gateway.core.webhooks import Timeouts, WebhookResponse, WebhookSender, WebhookTarget
 from gateway.handlers import queue, services
 from gateway.models.inference import InvocationRequest, InvocationResult
 from gateway.models.settings import get_settings
+from gateway.models.sqs import SqsRecord
 from tests.conftest import load_event
 
 SETTINGS = get_settings()
@@ -34,12 +37,15 @@ class FakeSageMaker:
 
     calls: list[InvocationRequest] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Calls still to be throttled, whatever they ask.
+    throttle_next: int = 0
 
     def invoke(self, request: InvocationRequest) -> InvocationResult:
         with self.lock:
             self.calls.append(request)
+            throttled, self.throttle_next = self.throttle_next > 0, self.throttle_next - 1
         attributes = request.custom_attributes or ""
-        if "fault=throttle" in attributes:
+        if throttled or "fault=throttle" in attributes:
             raise errors.ThrottledError()
         if "status=400" in attributes:
             raise errors.ModelError(400, "bad input")
@@ -62,6 +68,8 @@ def failing_receiver(
 class Harness:
     sagemaker: FakeSageMaker
     sqs: Any
+    dynamodb: Any
+    claims: claims.RequestClaims
 
     def replies(self) -> list[dict[str, Any]]:
         url = self.sqs.get_queue_url(QueueName=REPLIES)["QueueUrl"]
@@ -124,10 +132,12 @@ def harness(monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
             request_dlq_url=SETTINGS.request_dlq_url,
             url_expiry_seconds=900,
         )
-        queue_services = QueueServices(sagemaker, shared, replier)
+        request_claims = claims.RequestClaims(
+            dynamodb, SETTINGS.idempotency_table, services.REQUEST_MEMORY_SECONDS
+        )
+        queue_services = QueueServices(sagemaker, shared, replier, request_claims)
         monkeypatch.setattr(services, "queue_services", lambda: queue_services)
-        monkeypatch.setattr(queue.persistence, "client", dynamodb)
-        yield Harness(sagemaker, sqs)
+        yield Harness(sagemaker, sqs, dynamodb, request_claims)
 
 
 def failed_ids(response: dict[str, Any]) -> list[str]:
@@ -311,3 +321,102 @@ def test_no_payload_or_result_reaches_the_logs(harness, lambda_context, monkeypa
     assert harness.replies()[0]["body"].strip() == marker
     assert record["messageId"] in logs
     assert marker not in logs
+
+
+def claim_of(event: dict[str, Any]) -> tuple[str, str]:
+    """The requestId and fingerprint the event's first message is claimed under."""
+    request = queue.read_request(SqsRecord.model_validate(event["Records"][0]))
+    assert isinstance(request, queue.Request)
+    return request.request_id, fingerprint(request.document)
+
+
+def test_claim_left_by_a_function_that_stopped_is_taken_over(harness, lambda_context):
+    event = load_event("queue-message-sync")
+    a_minute_ago = now_ms() - 60_000
+    harness.claims.claim([claim_of(event)], now_ms=a_minute_ago, until_ms=a_minute_ago)
+
+    response = queue.handler(event, lambda_context)
+
+    assert failed_ids(response) == []
+    assert len(harness.sagemaker.calls) == 1
+    assert len(harness.replies()) == 1
+
+
+def test_request_claimed_elsewhere_is_retried_later_not_run(harness, lambda_context):
+    event = load_event("queue-message-sync")
+    harness.claims.claim([claim_of(event)], now_ms=now_ms(), until_ms=now_ms() + 60_000)
+
+    response = queue.handler(event, lambda_context)
+
+    assert failed_ids(response) == [event["Records"][0]["messageId"]]
+    assert harness.sagemaker.calls == []
+    assert harness.replies() == []
+
+
+def test_throttled_request_gives_up_its_claim_so_its_retry_runs(harness, lambda_context):
+    event = load_event("queue-message-sync")
+    harness.sagemaker.throttle_next = 1
+
+    first = queue.handler(event, lambda_context)
+    second = queue.handler(event, lambda_context)
+
+    assert failed_ids(first) == [event["Records"][0]["messageId"]]
+    assert failed_ids(second) == []
+    assert len(harness.sagemaker.calls) == 2
+    assert [reply["status"] for reply in harness.replies()] == ["completed"]
+
+
+def test_same_request_twice_in_one_batch_runs_once(harness, lambda_context):
+    event = load_event("queue-message-sync")
+    again = {**event["Records"][0], "messageId": "b7c1e0a2-9999-4d3e-9f10-00000000aaaa"}
+    event["Records"].append(again)
+
+    response = queue.handler(event, lambda_context)
+
+    assert failed_ids(response) == [again["messageId"]]
+    assert len(harness.sagemaker.calls) == 1
+    assert len(harness.replies()) == 1
+
+
+def test_fifo_messages_held_back_run_when_redelivered(harness, lambda_context):
+    event = load_event("queue-batch-fifo")
+    held_back = event["Records"][3]
+    queue.handler(event, lambda_context)
+
+    response = queue.handler({"Records": [held_back]}, lambda_context)
+
+    assert failed_ids(response) == []
+    assert harness.sagemaker.bodies()[-1] == b"step-3"
+
+
+def test_a_batch_claims_all_its_requests_in_one_write(harness, lambda_context):
+    writes: list[dict[str, Any]] = []
+    harness.dynamodb.meta.events.register(
+        "provide-client-params.dynamodb.*",
+        lambda params, model, **kwargs: writes.append({"op": model.name, **params}),
+    )
+    event = load_event("queue-message-sync")
+    template = event["Records"][0]
+    body = json.loads(template["body"])
+    event["Records"] = [
+        {
+            **template,
+            "messageId": f"b7c1e0a2-0000-4d3e-9f10-{i:012d}",
+            "body": json.dumps({**body, "requestId": f"many-{i}"}),
+        }
+        for i in range(10)
+    ]
+
+    response = queue.handler(event, lambda_context)
+
+    claimed = [
+        w
+        for w in writes
+        if w["op"] == "TransactWriteItems"
+        and "ConditionExpression" in w["TransactItems"][0].get("Put", {})
+    ]
+    stored = harness.dynamodb.scan(TableName=SETTINGS.idempotency_table)["Items"]
+    assert failed_ids(response) == []
+    assert [len(w["TransactItems"]) for w in claimed] == [10]
+    assert len(harness.sagemaker.calls) == 10
+    assert sorted(item["status"]["S"] for item in stored) == ["completed"] * 10

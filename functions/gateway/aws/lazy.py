@@ -1,24 +1,25 @@
-"""Clients made on first use, so a path never pays for a client it does not call."""
+"""Clients and services made on first use, so a path never pays for one it does not
+call (the webhook sender, a queue function's replier and async services, too)."""
 
 import threading
 from collections.abc import Callable
 from typing import Any, cast
 
 
-class _LazyClient:
+class _Lazy:
     def __init__(self, factory: Callable[[], Any]) -> None:
         self._factory = factory
-        self._client: Any = None
+        self._made: Any = None
         self._lock = threading.Lock()
 
     def __getattr__(self, name: str) -> Any:
-        if self._client is None:
+        if self._made is None:
             with self._lock:
-                if self._client is None:
-                    self._client = self._factory()
-        return getattr(self._client, name)
+                if self._made is None:
+                    self._made = self._factory()
+        return getattr(self._made, name)
 
 
-def lazy_client[Client](factory: Callable[[], Client]) -> Client:
-    """Stand in for the client ``factory`` makes, making it on first use."""
-    return cast(Client, _LazyClient(factory))
+def lazy[Made](factory: Callable[[], Made]) -> Made:
+    """Stand in for what ``factory`` makes, making it on first use."""
+    return cast(Made, _Lazy(factory))

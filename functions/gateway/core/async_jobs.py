@@ -8,7 +8,6 @@ replayed to the results queue.
 """
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,9 +18,11 @@ from aws_lambda_powertools import Logger
 
 from gateway.aws.queues import MessageQueues
 from gateway.aws.records import InferenceRecords
-from gateway.aws.storage import ObjectStore, StoredObject, split_location
+from gateway.aws.storage import ObjectStore, split_location
 from gateway.core import errors
 from gateway.core.callbacks import check_callback
+from gateway.core.clock import now_ms
+from gateway.core.content import INLINE_RESULT_LIMIT, inline_text
 from gateway.core.invocation import ModelRuntime
 from gateway.models.inference import (
     MAX_INLINE_ASYNC_BYTES,
@@ -37,15 +38,6 @@ from gateway.models.settings import (
 from gateway.observability import COUNT, emit
 
 logger = Logger(child=True)
-
-# Results small enough to read back inline in a status answer or a callback.
-INLINE_RESULT_LIMIT = 256 * 1024
-_TEXT_TYPES = ("application/json", "application/jsonlines", "application/xml")
-
-
-def now_ms() -> int:
-    """Milliseconds since the epoch."""
-    return time.time_ns() // 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,19 +207,3 @@ def get_inference(
         )
         result = inline_text(stored)
     return InferenceView(record, status, result_url=url, result=result)
-
-
-def inline_text(stored: StoredObject) -> str | None:
-    """The result as text when it is small text, else None."""
-    if stored.body is None or not is_text(stored.content_type):
-        return None
-    try:
-        return stored.body.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def is_text(content_type: str | None) -> bool:
-    """Tell whether a content type names text a caller can read inline."""
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media.startswith("text/") or media.endswith("+json") or media in _TEXT_TYPES

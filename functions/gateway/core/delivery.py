@@ -6,14 +6,16 @@ envelope and reason, never in silence.
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
 from gateway.aws.queues import MessageQueues
-from gateway.core.webhooks import WebhookSender
 from gateway.models.records import Callback, CallbackKind, Delivery, InferenceRecord
 from gateway.observability import COUNT, emit
+
+if TYPE_CHECKING:
+    from gateway.core.webhooks import WebhookSender
 
 logger = Logger(child=True)
 
@@ -48,7 +50,7 @@ class Deliverer:
     """Sends payloads to callbacks, or to the dead-letter queue when that fails."""
 
     def __init__(
-        self, webhooks: WebhookSender, queues: MessageQueues, dead_letter_url: str
+        self, webhooks: "WebhookSender", queues: MessageQueues, dead_letter_url: str
     ) -> None:
         self._webhooks = webhooks
         self._queues = queues

@@ -39,7 +39,9 @@ def invoke_sync(
         raise PayloadTooLargeError(len(request.body), MAX_SYNC_PAYLOAD_BYTES)
 
     if is_csv(request.content_type):
-        request = replace(request, body=normalise_csv(request.body))
+        body = normalise_csv(request.body)
+        if body != request.body:
+            request = replace(request, body=body)
 
     if not request.body:
         raise RequestValidationError("body", "must not be empty")

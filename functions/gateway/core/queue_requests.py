@@ -9,20 +9,25 @@ dead-letter queue with the reason.
 import base64
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger
 
-from gateway.aws.queues import MessageQueues
-from gateway.aws.storage import ObjectStore
+from gateway.aws.claims import RequestClaims
 from gateway.core import errors
-from gateway.core.async_jobs import AsyncJob, AsyncServices, is_text, submit_async
 from gateway.core.callbacks import check_callback
-from gateway.core.delivery import Deliverer
+from gateway.core.content import is_text
 from gateway.core.invocation import ModelRuntime, invoke_sync
 from gateway.models.inference import InvocationRequest, InvocationResult
 from gateway.models.messages import QueueMessage, Reply, ReplyError, ReplyTo
 from gateway.models.records import Callback, CallbackKind
 from gateway.models.settings import Settings
+
+if TYPE_CHECKING:
+    from gateway.aws.queues import MessageQueues
+    from gateway.aws.storage import ObjectStore
+    from gateway.core.async_jobs import AsyncServices
+    from gateway.core.delivery import Deliverer
 
 logger = Logger(child=True)
 
@@ -43,8 +48,9 @@ class QueueServices:
     """What answering queue requests needs."""
 
     sagemaker: ModelRuntime
-    async_services: AsyncServices
+    async_services: "AsyncServices"
     replier: "Replier"
+    claims: RequestClaims
 
 
 class Replier:
@@ -52,9 +58,9 @@ class Replier:
 
     def __init__(
         self,
-        deliverer: Deliverer,
-        queues: MessageQueues,
-        store: ObjectStore,
+        deliverer: "Deliverer",
+        queues: "MessageQueues",
+        store: "ObjectStore",
         *,
         request_dlq_url: str,
         url_expiry_seconds: int,
@@ -113,39 +119,45 @@ class Replier:
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A request's reply, and who may receive it (None: no one; failures are kept)."""
+    """How a request ended, and the reply to send (None: nothing to send).
 
-    reply: Reply | None
-    reply_to: ReplyTo | None
+    ``reply_to`` None with a failed reply: no one may be told, the request is kept.
+    """
+
+    outcome: str
+    reply: Reply | None = None
+    reply_to: ReplyTo | None = None
 
 
 def answer_request(
     message: QueueMessage, request_id: str, services: QueueServices, settings: Settings
 ) -> Answer:
-    """Run one request; its reply is None when the result comes later (async)."""
+    """Run one request; an async one is answered later, by the results function."""
     reply_to = message.reply_to
     if reply_to is not None:
         try:
             check_callback(callback_of(reply_to), settings)
         except errors.CallbackRefusedError as error:
             # Never tell a refused target, not even that it was refused.
-            return Answer(failed_reply(request_id, message.endpoint, error), None)
+            reply = failed_reply(request_id, message.endpoint, error)
+            return Answer("failed", reply)
 
-    callback = callback_of(reply_to) if reply_to is not None else None
     try:
         if message.mode == "async":
-            job = _job(message, request_id, callback)
-            submit_async(job, services.async_services, settings)
-            return Answer(None, reply_to)
+            _submit(message, request_id, services, settings)
+            return Answer("submitted")
         result = invoke_sync(_request(message), services.sagemaker, settings)
     except errors.GatewayError as error:
         if error.retryable:
             raise RetryLaterError(error) from error
-        return Answer(failed_reply(request_id, message.endpoint, error), reply_to)
+        reply = failed_reply(request_id, message.endpoint, error)
+        return Answer("failed", reply, reply_to)
 
-    return Answer(
-        services.replier.completed(request_id, message.endpoint, result), reply_to
-    )
+    if reply_to is None:
+        # No one to tell: a completed request is only recorded.
+        return Answer("completed")
+    reply = services.replier.completed(request_id, message.endpoint, result)
+    return Answer("completed", reply, reply_to)
 
 
 def callback_of(reply_to: ReplyTo) -> Callback:
@@ -194,8 +206,14 @@ def _request(message: QueueMessage) -> InvocationRequest:
     )
 
 
-def _job(message: QueueMessage, request_id: str, callback: Callback | None) -> AsyncJob:
-    return AsyncJob(
+def _submit(
+    message: QueueMessage, request_id: str, services: QueueServices, settings: Settings
+) -> None:
+    # The async flow is imported where a request asks for it (2 ms of a start).
+    from gateway.core.async_jobs import AsyncJob, submit_async  # noqa: PLC0415
+
+    reply_to = message.reply_to
+    job = AsyncJob(
         endpoint=message.endpoint,
         body=message.payload(),
         input_location=message.input_location,
@@ -203,9 +221,10 @@ def _job(message: QueueMessage, request_id: str, callback: Callback | None) -> A
         content_type=message.content_type,
         accept=message.accept,
         custom_attributes=message.custom_attributes,
-        callback=callback,
+        callback=callback_of(reply_to) if reply_to is not None else None,
         request_id=request_id,
     )
+    submit_async(job, services.async_services, settings)
 
 
 def _text(result: InvocationResult) -> str | None:

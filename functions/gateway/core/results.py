@@ -7,12 +7,10 @@ from enum import StrEnum
 
 from aws_lambda_powertools import Logger
 
-from gateway.core.async_jobs import (
-    INLINE_RESULT_LIMIT,
-    AsyncServices,
-    inline_text,
-    now_ms,
-)
+from gateway.aws.records import InferenceRecords
+from gateway.aws.storage import ObjectStore
+from gateway.core.clock import now_ms
+from gateway.core.content import INLINE_RESULT_LIMIT, inline_text
 from gateway.core.delivery import Deliverer, Envelope
 from gateway.core.redaction import redact
 from gateway.models.records import Delivery, InferenceRecord, Status
@@ -41,7 +39,8 @@ class Outcome(StrEnum):
 class ResultServices:
     """What finishing and delivering a result needs."""
 
-    async_services: AsyncServices
+    records: InferenceRecords
+    store: ObjectStore
     deliverer: Deliverer
 
 
@@ -60,7 +59,7 @@ def handle_result_object(
         logger.info("object outside the result prefixes ignored")
         return Outcome.IGNORED
 
-    records = services.async_services.records
+    records = services.records
     inference_id = records.record_arrival(location, clock())
     if inference_id is None:
         # Either not ours, or its submission has not linked it yet and will replay it.
@@ -98,8 +97,8 @@ def _finish(
     settings: Settings,
     clock: Callable[[], int],
 ) -> Envelope | None:
-    store = services.async_services.store
-    records = services.async_services.records
+    store = services.store
+    records = services.records
     has_callback = record.callback is not None
 
     if status is Status.COMPLETED:
@@ -148,7 +147,7 @@ def _deliver(
     record = envelope.record
     if record.callback is None:
         return
-    records = services.async_services.records
+    records = services.records
     if not records.claim_delivery(record.inference_id, clock(), DELIVERY_LEASE_MS):
         logger.info("delivery already claimed")
         return

@@ -7,7 +7,7 @@ would run is short.
 
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from aws_lambda_powertools import Logger
 
@@ -25,7 +25,7 @@ class BatchResponse(TypedDict):
 
 
 def process_batch(
-    event: dict[str, Any],
+    batch: SqsEvent,
     handle: Callable[[SqsRecord], None],
     executor: Executor | None = None,
     expected: tuple[type[Exception], ...] = (),
@@ -35,7 +35,6 @@ def process_batch(
     With an executor the records run side by side. In a FIFO batch they run in order,
     and after a failure the rest of that message group is reported without running.
     """
-    batch = SqsEvent.model_validate(event)
     if batch.is_fifo or executor is None:
         failed = _in_order(
             batch.records, handle, expected, keep_group_order=batch.is_fifo

@@ -1,116 +1,169 @@
 """Queue function: inference requests from the request queue, in batches.
 
-Requests of a batch run side by side (they wait on the network), each at most once:
-a redelivered message or a re-sent ``requestId`` replays the stored outcome instead of
-invoking the model again. A FIFO batch runs in order, and a failure holds back the
-rest of its message group.
+Requests of a batch run side by side (they wait on the network), each at most once per
+requestId: the batch claims them all in one write before it runs any
+(:mod:`gateway.core.once`), so a redelivered message or a re-sent ``requestId`` finds
+its claim or its stored outcome instead of invoking the model again. A FIFO batch runs
+in order, and a failure holds back the rest of its message group.
 """
 
 import json
 import random
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from gateway.aws import records
 from gateway.core import errors
+from gateway.core.clock import now_ms
+from gateway.core.once import (
+    BatchClaims,
+    Claim,
+    RequestInProgressError,
+    Standing,
+    claim_batch,
+    fingerprint,
+)
 from gateway.core.queue_requests import (
     RetryLaterError,
     answer_request,
     failed_reply,
     refusal,
 )
-from gateway.handlers import services
+from gateway.handlers import ends_start, services
 from gateway.handlers.batches import BatchResponse, process_batch
 from gateway.handlers.tracing import traced
 from gateway.models.messages import QueueMessage, Reply, ReplyError, ReplyTo
 from gateway.models.settings import get_settings
-from gateway.models.sqs import SqsRecord
+from gateway.models.sqs import SqsEvent, SqsRecord
 
-# Longer than the request queue's retention (4 days) plus its dead-letter queue's
-# (14 days), so no redelivery or redrive outlives the memory of its outcome.
-IDEMPOTENCY_SECONDS = 19 * 86_400
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
 MAX_BACKOFF_SECONDS = 60
 
 logger = Logger()
 settings = get_settings()
-idempotency = IdempotencyConfig(
-    event_key_jmespath="requestId",
-    payload_validation_jmespath="message",
-    expires_after_seconds=IDEMPOTENCY_SECONDS,
-    raise_on_no_idempotency_key=True,
-)
-# Its client comes from the functions' shared session, not a boto3 session of its own.
-persistence = DynamoDBPersistenceLayer(
-    table_name=settings.idempotency_table, boto3_client=records.create_client()
-)
 executor = ThreadPoolExecutor(max_workers=settings.queue_concurrency)
 
 
-@idempotent_function(
-    data_keyword_argument="request", config=idempotency, persistence_store=persistence
-)
-def answer_once(request: dict[str, Any]) -> dict[str, str]:
-    """Run a request and reply to its caller, once per requestId."""
-    message = QueueMessage.model_validate(request["message"])
-    answer = answer_request(
-        message, request["requestId"], services.queue_services(), settings
-    )
-    if answer.reply is None:
-        return {"outcome": "submitted"}
-    send_or_keep(answer.reply, answer.reply_to, body=json.dumps(request["message"]))
-    return {"outcome": answer.reply.status}
+@dataclass(frozen=True, slots=True)
+class Request:
+    """A valid request message and the id it is answered once under."""
+
+    message: QueueMessage
+    request_id: str
+    # The message as validated: its fingerprint, and what a dead letter keeps.
+    document: dict[str, Any]
 
 
-def handle_record(record: SqsRecord) -> None:
-    """Handle one queue message; raise to have it retried later."""
-    logger.thread_safe_append_keys(message_id=record.message_id)
-    try:
-        raw = json.loads(record.body)
-        message = QueueMessage.model_validate(raw)
-    except (ValueError, ValidationError) as error:
-        refuse(record, error)
-        return
-
-    request_id = message.request_id or record.message_id
-    request = {
-        "requestId": request_id,
-        "message": message.model_dump(mode="json", by_alias=True, exclude_none=True),
+@ends_start
+@logger.inject_lambda_context(clear_state=True)
+@traced
+def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
+    """Entry point of the queue function."""
+    batch = SqsEvent.model_validate(event)
+    requests = {record.message_id: read_request(record) for record in batch.records}
+    valid = {
+        message_id: request
+        for message_id, request in requests.items()
+        if isinstance(request, Request)
     }
+    claims = claim_batch(
+        [(r.request_id, fingerprint(r.document)) for r in valid.values()],
+        services.queue_services().claims,
+        deadline_ms=now_ms() + context.get_remaining_time_in_millis(),
+        clock=now_ms,
+    )
+    claim_of = dict(zip(valid, claims.claims, strict=True))
+
+    def handle(record: SqsRecord) -> None:
+        logger.thread_safe_append_keys(message_id=record.message_id)
+        request = requests[record.message_id]
+        if isinstance(request, Request):
+            handle_request(record, request, claim_of[record.message_id], claims)
+        else:
+            refuse(record, request)
+
     try:
-        outcome = answer_once(request=request)
-    except (RetryLaterError, IdempotencyAlreadyInProgressError) as error:
-        logger.info("request will be retried", reason=_reason(error))
+        return process_batch(
+            batch,
+            handle,
+            executor,
+            expected=(RetryLaterError, RequestInProgressError),
+        )
+    finally:
+        claims.close()
+
+
+def read_request(record: SqsRecord) -> Request | Exception:
+    """Validate a message; what makes it invalid is returned, not raised."""
+    try:
+        message = QueueMessage.model_validate(json.loads(record.body))
+    except (ValueError, ValidationError) as error:
+        return error
+    document = message.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return Request(message, message.request_id or record.message_id, document)
+
+
+def handle_request(
+    record: SqsRecord, request: Request, claim: Claim, claims: BatchClaims
+) -> None:
+    """Handle one valid request as its claim allows; raise to have it retried later."""
+    outcome: str | None
+    if claim.standing is Standing.NEW:
+        outcome = run(record, request, claim, claims)
+    elif claim.standing is Standing.ANSWERED:
+        outcome = claim.outcome
+    elif claim.standing is Standing.REUSED:
+        answer_reused(record, request)
+        return
+    else:
+        logger.info("request will be retried", reason=claim.standing.value)
+        back_off(record)
+        raise RequestInProgressError(claim.request_id)
+    logger.info("request answered", outcome=outcome)
+
+
+def run(record: SqsRecord, request: Request, claim: Claim, claims: BatchClaims) -> str:
+    """Run a claimed request, reply to its caller and keep its outcome."""
+    claims.start(claim)
+    try:
+        answer = answer_request(
+            request.message, claim.request_id, services.queue_services(), settings
+        )
+        if answer.reply is not None:
+            send_or_keep(answer.reply, answer.reply_to, body=json.dumps(request.document))
+    except RetryLaterError as error:
+        claims.release(claim)
+        logger.info("request will be retried", reason=error.cause.code)
         back_off(record)
         raise
-    except IdempotencyValidationError:
-        reply = failed_reply(
-            request_id,
-            message.endpoint,
-            errors.RequestValidationError(
-                "requestId", "already used for a different request"
-            ),
-        )
-        send_or_keep(
-            reply,
-            _usable(message.reply_to),
-            body=record.body,
-            message_id=record.message_id,
-        )
-        return
-    logger.info("request answered", outcome=outcome.get("outcome") if outcome else None)
+    except Exception:
+        claims.release(claim)
+        raise
+
+    claims.settle(claim, answer.outcome)
+    return answer.outcome
+
+
+def answer_reused(record: SqsRecord, request: Request) -> None:
+    """Refuse a requestId sent again for a different request."""
+    reply = failed_reply(
+        request.request_id,
+        request.message.endpoint,
+        errors.RequestValidationError(
+            "requestId", "already used for a different request"
+        ),
+    )
+    send_or_keep(
+        reply,
+        _usable(request.message.reply_to),
+        body=record.body,
+        message_id=record.message_id,
+    )
 
 
 def send_or_keep(
@@ -162,19 +215,6 @@ def back_off(record: SqsRecord) -> None:
         logger.warning("could not shorten the retry delay")
 
 
-@logger.inject_lambda_context(clear_state=True)
-@traced
-def handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
-    """Entry point of the queue function."""
-    idempotency.register_lambda_context(context)
-    return process_batch(
-        event,
-        handle_record,
-        executor,
-        expected=(RetryLaterError, IdempotencyAlreadyInProgressError),
-    )
-
-
 def _reply_to(raw: dict[str, Any]) -> ReplyTo | None:
     try:
         return ReplyTo.model_validate(raw.get("replyTo"))
@@ -203,9 +243,3 @@ def _validation_reason(error: Exception) -> str:
         where = ".".join(str(part) for part in first["loc"]) or "message"
         return f"{where}: {str(first['msg']).removeprefix('Value error, ')}"
     return "the message is not JSON"
-
-
-def _reason(error: Exception) -> str:
-    if isinstance(error, RetryLaterError):
-        return error.cause.code
-    return "in progress elsewhere"

@@ -5,19 +5,21 @@ Each queue message holds one S3 notification. A message that cannot be handled n
 after the queue's maxReceiveCount it moves to the results dead-letter queue.
 """
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from gateway.core.results import handle_result_object
-from gateway.handlers import services
+from gateway.handlers import ends_start, services
 from gateway.handlers.batches import BatchResponse, process_batch
 from gateway.handlers.tracing import traced
 from gateway.models.notifications import S3Notification
 from gateway.models.settings import get_settings
-from gateway.models.sqs import SqsRecord
+from gateway.models.sqs import SqsEvent, SqsRecord
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 settings = get_settings()
@@ -47,8 +49,9 @@ def handle_message(record: SqsRecord) -> None:
         logger.info("result object handled", outcome=outcome.value)
 
 
+@ends_start
 @logger.inject_lambda_context(clear_state=True)
 @traced
-def handler(event: dict[str, Any], context: LambdaContext) -> BatchResponse:
+def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
     """Entry point of the results function: one notification after another."""
-    return process_batch(event, handle_message)
+    return process_batch(SqsEvent.model_validate(event), handle_message)

@@ -4,7 +4,14 @@ import base64
 import binascii
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from gateway.models.http import S3Uri
@@ -64,6 +71,17 @@ class QueueMessage(_Message):
     request_id: RequestId | None = None
     reply_to: ReplyTo | None = None
 
+    @field_validator("body")
+    @classmethod
+    def _unicode_text(cls, body: str | None) -> str | None:
+        # JSON can spell a lone surrogate ("\ud800"), which has no UTF-8 bytes to send.
+        if body is not None:
+            try:
+                body.encode()
+            except UnicodeEncodeError as error:
+                raise ValueError("body is not valid Unicode text") from error
+        return body
+
     @model_validator(mode="after")
     def _one_payload(self) -> Self:
         given = [self.body, self.body_base64, self.input_location]
@@ -92,6 +110,9 @@ class QueueMessage(_Message):
 class ReplyError(BaseModel):
     """Why a request failed."""
 
+    # Built at the first reply: most requests have no one to reply to.
+    model_config = ConfigDict(defer_build=True)
+
     code: str
     message: str
 
@@ -100,7 +121,10 @@ class Reply(BaseModel):
     """What a queue request's caller receives, in the gateway's camelCase."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, serialize_by_alias=True, validate_by_name=True
+        alias_generator=to_camel,
+        serialize_by_alias=True,
+        validate_by_name=True,
+        defer_build=True,
     )
 
     request_id: str
