@@ -53,7 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
 @pytest.fixture(scope="session")
 def offline_stack() -> Iterator[OfflineStack]:
     """The offline stack on free loopback ports, with a short sync limit."""
-    with OfflineStack(parameter_overrides={"SyncTimeoutSeconds": "2"}) as stack:
+    # moto mended for concurrent DynamoDB transactions, as the fault campaign runs it.
+    with OfflineStack(
+        parameter_overrides={"SyncTimeoutSeconds": "2"}, mended_moto=True
+    ) as stack:
         yield stack
 
 

@@ -420,3 +420,111 @@ def test_a_batch_claims_all_its_requests_in_one_write(harness, lambda_context):
     assert [len(w["TransactItems"]) for w in claimed] == [10]
     assert len(harness.sagemaker.calls) == 10
     assert sorted(item["status"]["S"] for item in stored) == ["completed"] * 10
+
+
+def test_message_nested_too_deeply_is_refused_and_the_batch_goes_on(
+    harness, lambda_context
+):
+    event = load_event("queue-message-sync")
+    deep = {
+        **event["Records"][0],
+        "messageId": "deep-0001",
+        "body": "[" * 100_000 + "]" * 100_000,
+    }
+    event["Records"].append(deep)
+
+    response = queue.handler(event, lambda_context)
+
+    [dead] = harness.dead_letters()
+    assert failed_ids(response) == []
+    assert [reply["status"] for reply in harness.replies()] == ["completed"]
+    reason = dead["MessageAttributes"]["reason"]["StringValue"]
+    assert reason == "the message nests too deeply"
+
+
+def test_same_message_twice_in_one_batch_runs_once(harness, lambda_context):
+    event = load_event("queue-message-sync")
+    event["Records"].append(dict(event["Records"][0]))
+
+    response = queue.handler(event, lambda_context)
+    queue.handler({"Records": event["Records"][1:]}, lambda_context)
+
+    assert len(failed_ids(response)) == 1
+    assert len(harness.sagemaker.calls) == 1
+    assert len(harness.replies()) == 1
+
+
+def test_malformed_reply_queue_url_is_refused_not_retried(harness, lambda_context):
+    event = load_event("queue-message-sync")
+    body = json.loads(event["Records"][0]["body"])
+    body["replyTo"] = {"queueUrl": "http://[::1"}
+    event["Records"][0]["body"] = json.dumps(body)
+
+    response = queue.handler(event, lambda_context)
+
+    [dead] = harness.dead_letters()
+    assert failed_ids(response) == []
+    assert harness.sagemaker.calls == []
+    assert dead["MessageAttributes"]["code"]["StringValue"] == "CallbackRefused"
+
+
+@pytest.mark.parametrize("request_id", ["order 1001", "order-\u00e9", "tab\there"])
+def test_request_id_that_cannot_key_a_reply_is_refused_by_message_id(
+    harness, lambda_context, request_id
+):
+    event = load_event("queue-message-sync")
+    body = json.loads(event["Records"][0]["body"])
+    event["Records"][0]["body"] = json.dumps({**body, "requestId": request_id})
+
+    response = queue.handler(event, lambda_context)
+
+    [reply] = harness.replies()
+    assert failed_ids(response) == []
+    assert harness.sagemaker.calls == []
+    assert reply["requestId"] == event["Records"][0]["messageId"]
+    assert reply["error"]["message"].startswith("requestId:")
+
+
+def test_reused_request_id_reply_reaches_a_fifo_reply_queue_beside_the_answer(
+    harness, lambda_context, monkeypatch
+):
+    fifo = harness.sqs.create_queue(
+        QueueName="client-replies.fifo", Attributes={"FifoQueue": "true"}
+    )["QueueUrl"]
+    allowed = SETTINGS.allowed_reply_queues | {
+        "arn:aws:sqs:us-east-1:123456789012:client-replies.fifo"
+    }
+    monkeypatch.setattr(
+        queue, "settings", SETTINGS.model_copy(update={"allowed_reply_queues": allowed})
+    )
+    event = load_event("queue-message-sync")
+    body = {**json.loads(event["Records"][0]["body"]), "replyTo": {"queueUrl": fifo}}
+    event["Records"][0]["body"] = json.dumps(body)
+    other = load_event("queue-message-sync")
+    other["Records"][0]["messageId"] = "b7c1e0a2-9999-4d3e-9f10-00000000bbbb"
+    other["Records"][0]["body"] = json.dumps({**body, "body": "1,2,3\n"})
+
+    queue.handler(event, lambda_context)
+    queue.handler(other, lambda_context)
+
+    received = harness.sqs.receive_message(QueueUrl=fifo, MaxNumberOfMessages=10)
+    statuses = sorted(json.loads(m["Body"])["status"] for m in received["Messages"])
+    assert statuses == ["completed", "failed"]
+
+
+def test_request_throttled_on_its_last_receive_is_answered_not_dropped(
+    harness, lambda_context
+):
+    event = load_event("queue-message-sync")
+    record = event["Records"][0]
+    record["attributes"]["ApproximateReceiveCount"] = str(
+        SETTINGS.request_max_receive_count
+    )
+    harness.sagemaker.throttle_next = 1
+
+    response = queue.handler(event, lambda_context)
+
+    [reply] = harness.replies()
+    assert failed_ids(response) == []
+    assert reply["status"] == "failed"
+    assert reply["error"]["code"] == "ThrottlingException"

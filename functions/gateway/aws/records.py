@@ -95,9 +95,11 @@ class InferenceRecords:
     ) -> list[str]:
         """Store where SageMaker will write and link both places to the inference.
 
-        One transaction in the usual case. It fails only when an object is already
-        there (it landed before the link); then each place is linked on its own and
-        the places whose objects arrived first are returned, to be replayed.
+        One transaction in the usual case. When it fails, because an object is
+        already there (it landed before the link) or for any other reason (SageMaker
+        has the job by now, so the link must not be lost), each place is linked on
+        its own, and the places whose objects arrived first are returned, to be
+        replayed.
         """
         expires = now // 1000 + self._retention_seconds
         link = "SET inferenceId = :id, expiresAt = if_not_exists(expiresAt, :expires)"
@@ -131,12 +133,11 @@ class InferenceRecords:
                     }
                 }
             )
-        try:
+        linked = False
+        with contextlib.suppress(ClientError):
             self.client.transact_write_items(TransactItems=actions)
-        except ClientError as error:
-            if _code(error) != "TransactionCanceledException":
-                raise
-        else:
+            linked = True
+        if linked:
             return []
 
         self.client.update_item(**actions[0]["Update"])

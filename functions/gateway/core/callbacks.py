@@ -29,7 +29,10 @@ def check_callback(callback: Callback, settings: Settings) -> None:
 
 def queue_arn(url: str) -> str | None:
     """The ARN of the queue an SQS queue URL names, or None if it names none."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # such as an unclosed IPv6 bracket
+        return None
     host = (parts.hostname or "").lower()
     path = parts.path.strip("/").split("/")
     if parts.scheme != "https" or len(path) != 2 or not path[0].isdigit():
@@ -54,7 +57,10 @@ def queue_arn(url: str) -> str | None:
 
 def _is_loopback_url(url: str) -> bool:
     """A plain local queue URL: http(s), 127.0.0.1, no credentials, a queue path."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
     if parts.scheme not in {"http", "https"} or parts.username or parts.password:
         return False
     path = parts.path.strip("/").split("/")

@@ -94,12 +94,16 @@ class Replier:
         url = self._store.presign(location, self._url_expiry_seconds)
         return reply.model_copy(update={"result_url": url})
 
-    def send(self, reply: Reply, reply_to: ReplyTo) -> None:
-        """Deliver a reply once; one that cannot be delivered goes to the dead letters."""
+    def send(self, reply: Reply, reply_to: ReplyTo, *, key: str | None = None) -> None:
+        """Deliver a reply once; one that cannot be delivered goes to the dead letters.
+
+        ``key`` (the request id unless given) lets the receiver, or a FIFO queue,
+        drop a copy: replies that differ under one request id need keys that differ.
+        """
         self._deliverer.send(
             callback_of(reply_to),
             reply.to_json(),
-            key=reply.request_id,
+            key=key or reply.request_id,
             attributes={"requestId": reply.request_id},
         )
 

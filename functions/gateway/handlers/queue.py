@@ -9,6 +9,7 @@ in order, and a failure holds back the rest of its message group.
 
 import json
 import random
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,9 +45,15 @@ if TYPE_CHECKING:
 
 MAX_BACKOFF_SECONDS = 60
 
+# What a reply may carry as a request id (QueueMessage.request_id's rule).
+_REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 logger = Logger()
 settings = get_settings()
 executor = ThreadPoolExecutor(max_workers=settings.queue_concurrency)
+
+
+class TooDeepError(ValueError):
+    """A message whose JSON nests deeper than the parser goes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,11 +72,10 @@ class Request:
 def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
     """Entry point of the queue function."""
     batch = SqsEvent.model_validate(event)
-    requests = {record.message_id: read_request(record) for record in batch.records}
+    # By record, not message id: SQS may hand the same message over twice in a batch.
+    requests = {id(record): read_request(record) for record in batch.records}
     valid = {
-        message_id: request
-        for message_id, request in requests.items()
-        if isinstance(request, Request)
+        key: request for key, request in requests.items() if isinstance(request, Request)
     }
     claims = claim_batch(
         [(r.request_id, fingerprint(r.document)) for r in valid.values()],
@@ -81,9 +87,9 @@ def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
 
     def handle(record: SqsRecord) -> None:
         logger.thread_safe_append_keys(message_id=record.message_id)
-        request = requests[record.message_id]
+        request = requests[id(record)]
         if isinstance(request, Request):
-            handle_request(record, request, claim_of[record.message_id], claims)
+            handle_request(record, request, claim_of[id(record)], claims)
         else:
             refuse(record, request)
 
@@ -104,6 +110,8 @@ def read_request(record: SqsRecord) -> Request | Exception:
         message = QueueMessage.model_validate(json.loads(record.body))
     except (ValueError, ValidationError) as error:
         return error
+    except RecursionError:
+        return TooDeepError()
     document = message.model_dump(mode="json", by_alias=True, exclude_none=True)
     return Request(message, message.request_id or record.message_id, document)
 
@@ -137,6 +145,13 @@ def run(record: SqsRecord, request: Request, claim: Claim, claims: BatchClaims) 
         if answer.reply is not None:
             send_or_keep(answer.reply, answer.reply_to, body=json.dumps(request.document))
     except RetryLaterError as error:
+        if is_last_receive(record):
+            # The queue would move it to its dead letters untold: answer it instead.
+            logger.warning("request gave up after retries", reason=error.cause.code)
+            reply = failed_reply(claim.request_id, request.message.endpoint, error.cause)
+            send_or_keep(reply, _usable(request.message.reply_to), body=record.body)
+            claims.settle(claim, "failed")
+            return "failed"
         claims.release(claim)
         logger.info("request will be retried", reason=error.cause.code)
         back_off(record)
@@ -163,16 +178,26 @@ def answer_reused(record: SqsRecord, request: Request) -> None:
         _usable(request.message.reply_to),
         body=record.body,
         message_id=record.message_id,
+        key="reused:"
+        + fingerprint({"requestId": request.request_id, **request.document}),
     )
 
 
 def send_or_keep(
-    reply: Reply, reply_to: ReplyTo | None, *, body: str, message_id: str = ""
+    reply: Reply,
+    reply_to: ReplyTo | None,
+    *,
+    body: str,
+    message_id: str = "",
+    key: str | None = None,
 ) -> None:
-    """Reply to the caller; a failure no one can be told about goes to the DLQ."""
+    """Reply to the caller; a failure no one can be told about goes to the DLQ.
+
+    ``key`` tells this reply from the request's own answer (see ``Replier.send``).
+    """
     replier = services.queue_services().replier
     if reply_to is not None:
-        replier.send(reply, reply_to)
+        replier.send(reply, reply_to, key=key)
     elif reply.status == "failed" and reply.error is not None:
         replier.dead_letter(
             body,
@@ -190,14 +215,24 @@ def refuse(record: SqsRecord, error: Exception) -> None:
     request_id = raw.get("requestId")
     endpoint = raw.get("endpoint")
     reply = Reply(
-        request_id=request_id if isinstance(request_id, str) else record.message_id,
-        endpoint=endpoint if isinstance(endpoint, str) else "",
+        request_id=request_id if _is_request_id(request_id) else record.message_id,
+        endpoint=endpoint if isinstance(endpoint, str) and endpoint.isprintable() else "",
         status="failed",
         error=ReplyError(code="ValidationError", message=reason),
     )
     send_or_keep(
-        reply, _usable(_reply_to(raw)), body=record.body, message_id=record.message_id
+        reply,
+        _usable(_reply_to(raw)),
+        body=record.body,
+        message_id=record.message_id,
+        key=f"refused:{record.message_id}",
     )
+
+
+def is_last_receive(record: SqsRecord) -> bool:
+    """Tell whether a failure now sends the message to the dead letters (redrive)."""
+    received = record.attributes.approximate_receive_count
+    return received >= settings.request_max_receive_count
 
 
 def back_off(record: SqsRecord) -> None:
@@ -229,10 +264,14 @@ def _usable(reply_to: ReplyTo | None) -> ReplyTo | None:
     return reply_to
 
 
+def _is_request_id(value: object) -> bool:
+    return isinstance(value, str) and _REQUEST_ID.fullmatch(value) is not None
+
+
 def _json_object(body: str) -> dict[str, Any]:
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 
@@ -242,4 +281,6 @@ def _validation_reason(error: Exception) -> str:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "message"
         return f"{where}: {str(first['msg']).removeprefix('Value error, ')}"
+    if isinstance(error, TooDeepError):
+        return "the message nests too deeply"
     return "the message is not JSON"

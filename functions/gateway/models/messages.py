@@ -26,7 +26,8 @@ from gateway.models.inference import (
     TargetModel,
 )
 
-RequestId = Annotated[str, Field(min_length=1, max_length=128)]
+# Visible ASCII, as SQS's own ids: it keys replies, webhooks and FIFO deduplication.
+RequestId = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
 Url = Annotated[str, Field(min_length=1, max_length=2048)]
 
 

@@ -33,6 +33,8 @@ class Settings(BaseModel):
     idempotency_table: str = ""
     # Requests of one batch in flight at once: the work waits on the network.
     queue_concurrency: int = Field(default=10, ge=1, le=100)
+    # The request queue's redrive limit: the last receive answers instead of retrying.
+    request_max_receive_count: int = Field(default=5, ge=1)
     result_url_expiry_seconds: int = Field(default=900, ge=60, le=43_200)
     result_retention_days: int = Field(default=30, ge=1)
     swagger_ui: bool = True
@@ -80,6 +82,7 @@ _TEXT = {
     "request_dlq_url": "REQUEST_DLQ_URL",
     "idempotency_table": "IDEMPOTENCY_TABLE",
     "queue_concurrency": "QUEUE_CONCURRENCY",
+    "request_max_receive_count": "REQUEST_MAX_RECEIVE_COUNT",
     "result_url_expiry_seconds": "RESULT_URL_EXPIRY_SECONDS",
     "result_retention_days": "RESULT_RETENTION_DAYS",
     "allow_loopback_callbacks": "ALLOW_LOOPBACK_CALLBACKS",
