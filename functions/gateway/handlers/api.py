@@ -83,9 +83,8 @@ def serve_invocation(event: dict[str, Any]) -> HttpAnswer:
         return validation_answer(error.errors())
     except errors.GatewayError as error:
         return error_answer(error)
-    except (
-        Exception
-    ) as error:  # answered, never a Lambda error: API Gateway would say 502
+    # Answered, never a Lambda error: API Gateway would say 502.
+    except Exception as error:
         return internal_error_answer(error)
 
 
