@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import http.client
+import itertools
 import logging
 import os
 import re
@@ -46,6 +47,8 @@ MAX_MESSAGE = 2048
 DEFAULT_VARIANT = "AllTraffic"
 CONTAINER_HOSTNAME = "primary"
 SESSION_TTL = timedelta(minutes=20)
+# Fresh connections tried after pooled ones a container closed while idle.
+STALE_RETRIES = 2
 DEFAULT_INVOCATION_TIMEOUT = 900
 # Bounds memory when the stand-in serves long benchmark runs.
 REQUEST_LOG_LIMIT = 100_000
@@ -373,8 +376,7 @@ class ContainerClient:
         self, path: str, body: bytes, headers: dict[str, str], timeout: float
     ) -> tuple[int, Message, bytes]:
         """POST and return (status, headers, body); raises OSError/HTTPException."""
-        retried = False
-        while True:
+        for attempt in itertools.count():
             conn, reused = self._acquire(timeout)
             try:
                 conn.request("POST", self.base_path + path, body=body, headers=headers)
@@ -382,9 +384,10 @@ class ContainerClient:
                 data = response.read()
             except ConnectionError:
                 conn.close()
-                # A pooled connection the container already closed; one fresh try is safe.
-                if reused and not retried:
-                    retried = True
+                # A pooled connection the container closed while idle, and so, most
+                # likely, every older one: the pool is emptied and a fresh one tried.
+                if reused and attempt < STALE_RETRIES:
+                    self.close()
                     continue
                 raise
             except BaseException:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 from sklearn.datasets import load_breast_cancer
 
-from offline.sagemaker_runtime import serve
+from offline.sagemaker_runtime import ContainerClient, serve
 
 ROOT = Path(__file__).resolve().parents[2]
 BUCKET = "offline-async"
@@ -393,3 +394,46 @@ def test_client_gone_before_a_slow_model_is_one_quiet_line(
         server.stop()
 
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.WARNING]
+
+
+def test_container_connections_dropped_while_idle_are_replaced():
+    """A container closing idle keep-alive connections costs no failed invocation."""
+
+    class Answer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 0.2  # idle connections are closed after this long
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = ContainerClient(f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        barrier = threading.Barrier(4)
+
+        def call() -> None:
+            barrier.wait()
+            client.post("/invocations", b"x", {}, timeout=5)
+
+        threads = [threading.Thread(target=call) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        time.sleep(0.6)  # every pooled connection is closed by the container now
+
+        status, _, body = client.post("/invocations", b"x", {}, timeout=5)
+
+        assert (status, body) == (200, b"ok")
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
