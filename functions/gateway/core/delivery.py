@@ -17,6 +17,8 @@ from gateway.observability import COUNT, emit
 if TYPE_CHECKING:
     from gateway.core.webhooks import WebhookSender
 
+# An SQS message holds 1 MiB, attributes included; payloads stay under this.
+MAX_PAYLOAD_BYTES = 1_000_000
 logger = Logger(child=True)
 
 
@@ -43,7 +45,12 @@ class Envelope:
         }
         if record.request_id is not None:
             body["requestId"] = record.request_id
-        return json.dumps(body, separators=(",", ":"))
+        payload = json.dumps(body, separators=(",", ":"))
+        if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+            # Escaped, the inline result outgrew a queue message: the URL remains.
+            body["result"] = None
+            payload = json.dumps(body, separators=(",", ":"))
+        return payload
 
 
 class Deliverer:
@@ -92,6 +99,9 @@ class Deliverer:
             "delivery failed", callback_kind=callback.kind.value, reason=reason
         )
         emit({"DeliveryFailures": (COUNT, 1)})
+        if len(payload.encode()) > MAX_PAYLOAD_BYTES:
+            # Kept without the payload rather than not at all; the ids say whose.
+            payload = json.dumps({"payloadOmitted": True, "size": len(payload.encode())})
         self._queues.send(
             self._dead_letter_url,
             payload,

@@ -81,9 +81,12 @@ class Replier:
             status="completed",
             content_type=result.content_type,
         )
+        # Measured as sent: JSON escapes can make text six times longer.
         text = _text(result)
         if text is not None and len(text) <= MAX_INLINE_REPLY_BYTES:
-            return reply.model_copy(update={"body": text})
+            inline = reply.model_copy(update={"body": text})
+            if fits_a_message(inline.to_json()):
+                return inline
         if len(result.body) * 4 // 3 <= MAX_INLINE_REPLY_BYTES:
             encoded = base64.b64encode(result.body).decode()
             return reply.model_copy(update={"body_base64": encoded})
@@ -178,6 +181,11 @@ def refusal(reply_to: ReplyTo, settings: Settings) -> str | None:
     except errors.CallbackRefusedError as error:
         return error.message
     return None
+
+
+def fits_a_message(payload: str) -> bool:
+    """Tell whether a payload, encoded, fits an SQS message beside its attributes."""
+    return len(payload.encode()) <= MAX_INLINE_REPLY_BYTES
 
 
 def failed_reply(request_id: str, endpoint: str, error: errors.GatewayError) -> Reply:
