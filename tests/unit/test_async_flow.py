@@ -5,6 +5,7 @@ webhooks go to a recording transport behind a stubbed resolver: nothing is sent.
 import base64
 import io
 import json
+import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -145,6 +146,8 @@ def flow(monkeypatch: pytest.MonkeyPatch) -> Iterator[Flow]:
 
 
 def _stub_getaddrinfo(host: str, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+    if host == "unknown.example.com":
+        raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
     address = {"private.example.com": "10.1.2.3"}.get(host, PUBLIC_ADDRESS)
     return [(2, 1, 6, "", (address, port or 443))]
 
@@ -457,6 +460,18 @@ def test_callback_to_a_refused_address_is_400_at_submit_and_nothing_is_stored(
     assert flow.sagemaker.submitted == []
     assert flow.receiver.calls == []
     assert "Contents" not in flow.s3.list_objects_v2(Bucket=BUCKET)
+
+
+def test_callback_host_that_does_not_resolve_is_400_not_500(flow, lambda_context):
+    url = "https://unknown.example.com/hook"
+
+    response = submit(flow, "api-async-invoke", lambda_context, **{"X-Callback-Url": url})
+
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 400
+    assert body["code"] == "CallbackRefused"
+    assert "does not resolve" in body["message"]
+    assert flow.sagemaker.submitted == []
 
 
 def test_input_location_outside_the_allowed_prefixes_is_403(flow, lambda_context):

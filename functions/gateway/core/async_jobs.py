@@ -95,7 +95,12 @@ def submit_async(
     if job.input_location is not None and not settings.allows_input(job.input_location):
         raise errors.InputLocationNotAllowedError()
     if job.callback is not None:
-        check_callback(job.callback, settings)
+        try:
+            check_callback(job.callback, settings)
+        except OSError as error:  # a name that does not resolve: the caller can fix it
+            raise errors.CallbackRefusedError(
+                "the callback URL's host name does not resolve"
+            ) from error
 
     inference_id = job.inference_id or str(uuid.uuid4())
     inline = job.input_location is None and len(job.body or b"") <= MAX_INLINE_ASYNC_BYTES
