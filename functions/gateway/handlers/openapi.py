@@ -249,7 +249,8 @@ def error_responses(
     """Error answers by status: the gateway's codes, then API Gateway's own."""
     codes: dict[int, list[str]] = {500: ["InternalFailure"]}
     # Any route: a path parameter that decodes to something no route takes ("a/b").
-    for error_type in (*raised, errors.RouteNotFoundError):
+    answered: tuple[type[errors.GatewayError], ...] = (*raised, errors.RouteNotFoundError)
+    for error_type in answered:
         names = codes.setdefault(status_of(error_type), [])
         if error_type.code not in names:
             names.append(error_type.code)
