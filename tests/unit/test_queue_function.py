@@ -528,3 +528,88 @@ def test_request_throttled_on_its_last_receive_is_answered_not_dropped(
     assert failed_ids(response) == []
     assert reply["status"] == "failed"
     assert reply["error"]["code"] == "ThrottlingException"
+
+
+def unresolved(*args: Any, **kwargs: Any) -> Any:
+    raise OSError("name does not resolve")
+
+
+def on_last_receive(event: dict[str, Any]) -> dict[str, Any]:
+    count = str(SETTINGS.request_max_receive_count)
+    event["Records"][0]["attributes"]["ApproximateReceiveCount"] = count
+    return event
+
+
+def test_request_whose_webhook_name_does_not_resolve_comes_back_later(
+    harness, lambda_context, monkeypatch
+):
+    monkeypatch.setattr("socket.getaddrinfo", unresolved)
+    event = with_reply_to(
+        load_event("queue-message-sync"), {"webhookUrl": "https://hooks.example.com/r"}
+    )
+
+    response = queue.handler(event, lambda_context)
+
+    assert failed_ids(response) == [event["Records"][0]["messageId"]]
+    assert harness.sagemaker.calls == []
+    assert harness.dead_letters() == []
+
+
+def test_request_whose_webhook_name_does_not_resolve_is_kept_on_its_last_receive(
+    harness, lambda_context, monkeypatch
+):
+    monkeypatch.setattr("socket.getaddrinfo", unresolved)
+    event = with_reply_to(
+        load_event("queue-message-sync"), {"webhookUrl": "https://hooks.example.com/r"}
+    )
+
+    response = queue.handler(on_last_receive(event), lambda_context)
+
+    [kept] = harness.dead_letters()
+    assert failed_ids(response) == []
+    assert harness.sagemaker.calls == []
+    assert kept["MessageAttributes"]["code"]["StringValue"] == "CallbackUnresolved"
+
+
+def test_refusal_whose_webhook_name_does_not_resolve_is_kept_on_its_last_receive(
+    harness, lambda_context, monkeypatch
+):
+    monkeypatch.setattr("socket.getaddrinfo", unresolved)
+    event = with_reply_to(
+        load_event("queue-message-sync"), {"webhookUrl": "https://hooks.example.com/r"}
+    )
+    body = json.loads(event["Records"][0]["body"])
+    event["Records"][0]["body"] = json.dumps({**body, "endpoint": ""})
+
+    response = queue.handler(on_last_receive(event), lambda_context)
+
+    [kept] = harness.dead_letters()
+    assert failed_ids(response) == []
+    assert kept["MessageAttributes"]["code"]["StringValue"] == "ValidationError"
+
+
+def test_fifo_message_behind_a_request_sent_twice_runs_on_its_last_receive(
+    harness, lambda_context
+):
+    event = load_event("queue-batch-fifo")
+    first, behind = event["Records"][0], event["Records"][3]
+    body = json.loads(first["body"])
+    again = {
+        **first,
+        "messageId": "b7c1e0a2-9999-4d3e-9f10-000000009999",
+        "body": json.dumps(dict(reversed(list(body.items())))),
+    }
+    event["Records"] = [first, again, behind]
+    for record in event["Records"]:
+        on_last_receive({"Records": [record]})
+
+    response = queue.handler(event, lambda_context)
+
+    [kept] = harness.dead_letters()
+    assert failed_ids(response) == []
+    assert harness.sagemaker.bodies() == [b"step-1", b"step-3"]
+    assert sorted(reply["requestId"] for reply in harness.replies()) == [
+        "fifo-0",
+        "fifo-3",
+    ]
+    assert kept["MessageAttributes"]["code"]["StringValue"] == "RequestInProgress"

@@ -129,6 +129,15 @@ class CallbackRefusedError(GatewayError):
         self.reason = reason
 
 
+class CallbackUnresolvedError(GatewayError):
+    """The callback URL's host name did not resolve; it may later."""
+
+    code = "CallbackUnresolved"
+
+    def __init__(self) -> None:
+        super().__init__("The callback URL's host name did not resolve.")
+
+
 class AnswerTooLargeError(GatewayError):
     """The model's answer is larger than the synchronous route can return."""
 

@@ -148,6 +148,8 @@ def answer_request(
             # Never tell a refused target, not even that it was refused.
             reply = failed_reply(request_id, message.endpoint, error)
             return Answer("failed", reply)
+        except OSError as error:  # the webhook's name does not resolve, for now
+            raise RetryLaterError(errors.CallbackUnresolvedError()) from error
 
     try:
         if message.mode == "async":

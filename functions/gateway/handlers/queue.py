@@ -128,6 +128,9 @@ def handle_request(
     elif claim.standing is Standing.REUSED:
         answer_reused(record, request)
         return
+    elif is_last_receive(record):
+        keep_in_progress(record)
+        return
     else:
         logger.info("request will be retried", reason=claim.standing.value)
         back_off(record)
@@ -149,7 +152,8 @@ def run(record: SqsRecord, request: Request, claim: Claim, claims: BatchClaims) 
             # The queue would move it to its dead letters untold: answer it instead.
             logger.warning("request gave up after retries", reason=error.cause.code)
             reply = failed_reply(claim.request_id, request.message.endpoint, error.cause)
-            send_or_keep(reply, _usable(request.message.reply_to), body=record.body)
+            reply_to = _usable(request.message.reply_to, record)
+            send_or_keep(reply, reply_to, body=record.body)
             claims.settle(claim, "failed")
             return "failed"
         claims.release(claim)
@@ -175,11 +179,26 @@ def answer_reused(record: SqsRecord, request: Request) -> None:
     )
     send_or_keep(
         reply,
-        _usable(request.message.reply_to),
+        _usable(request.message.reply_to, record),
         body=record.body,
         message_id=record.message_id,
         key="reused:"
         + fingerprint({"requestId": request.request_id, **request.document}),
+    )
+
+
+def keep_in_progress(record: SqsRecord) -> None:
+    """Keep a message whose request is in progress elsewhere on its last receive.
+
+    Handed back, it would reach the dead letters untold, and in a FIFO group it would
+    hold back the messages behind it until they went the same way.
+    """
+    logger.warning("request kept: in progress elsewhere on its last receive")
+    services.queue_services().replier.dead_letter(
+        record.body,
+        reason="the request was in progress elsewhere on its last receive",
+        code="RequestInProgress",
+        message_id=record.message_id,
     )
 
 
@@ -222,7 +241,7 @@ def refuse(record: SqsRecord, error: Exception) -> None:
     )
     send_or_keep(
         reply,
-        _usable(_reply_to(raw)),
+        _usable(_reply_to(raw), record),
         body=record.body,
         message_id=record.message_id,
         key=f"refused:{record.message_id}",
@@ -257,11 +276,21 @@ def _reply_to(raw: dict[str, Any]) -> ReplyTo | None:
         return None
 
 
-def _usable(reply_to: ReplyTo | None) -> ReplyTo | None:
-    """The reply target, unless the deployment refuses it (it is then never told)."""
-    if reply_to is None or refusal(reply_to, settings) is not None:
+def _usable(reply_to: ReplyTo | None, record: SqsRecord) -> ReplyTo | None:
+    """The reply target, unless the deployment refuses it (it is then never told).
+
+    A webhook whose name does not resolve may resolve later, so the message comes
+    back (OSError); on its last receive, no one can be told and it is kept instead.
+    """
+    if reply_to is None:
         return None
-    return reply_to
+    try:
+        refused = refusal(reply_to, settings)
+    except OSError:
+        if is_last_receive(record):
+            return None
+        raise
+    return None if refused is not None else reply_to
 
 
 def _is_request_id(value: object) -> bool:
