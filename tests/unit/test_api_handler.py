@@ -418,3 +418,38 @@ def test_each_invocation_writes_its_figures_per_endpoint(
     assert throttled["endpoint"] == "echo"
     assert "endpoint" not in all_throttles
     assert all_throttles["Throttles"] == [1.0]
+
+
+def test_each_request_is_sent_with_its_own_headers(sagemaker, lambda_context):
+    first = load_event("api-invoke-csv")
+    second = load_event("api-invoke-csv")
+    second["headers"]["Accept"] = "application/json"
+    second["multiValueHeaders"]["Accept"] = ["application/json"]
+    for event, accept in (
+        (first, "text/csv"),
+        (second, "application/json"),
+        (first, "text/csv"),
+    ):
+        sagemaker.add_response(
+            "invoke_endpoint",
+            answer(b"0.5\n", accept),
+            {
+                "EndpointName": "breast-cancer-xgb",
+                "Body": base64.b64decode(event["body"]),
+                "ContentType": "text/csv",
+                "Accept": accept,
+            },
+        )
+
+        assert api.handler(event, lambda_context)["statusCode"] == 200
+
+
+def test_a_refused_header_is_refused_every_time(sagemaker, lambda_context):
+    event = load_event("api-invoke-csv")
+    event["multiValueHeaders"]["Accept"] = ["text/csv\x07"]
+
+    for _ in range(2):
+        response = api.handler(event, lambda_context)
+
+        assert response["statusCode"] == 400
+        assert json.loads(response["body"])["message"].startswith("Accept: ")

@@ -1,10 +1,13 @@
 """The core's rules for a synchronous invocation, with a fake SageMaker."""
 
+import dataclasses
+
 import pytest
 
 from gateway.core.errors import EndpointNotAllowedError, PayloadTooLargeError
 from gateway.core.invocation import invoke_sync, is_csv, normalise_csv
 from gateway.models import settings
+from gateway.models.http import InvocationHeaders
 from gateway.models.inference import InvocationRequest, InvocationResult
 
 
@@ -28,6 +31,10 @@ SETTINGS = settings.Settings(allowed_endpoints=frozenset({"echo"}))
         (b"1,2\n\n \n\r\n", b"1,2\n"),
         (b"1,2\n\n3,4\n", b"1,2\n\n3,4\n"),
         (b"\r\n\r\n", b""),
+        (b"1,2\n", b"1,2\n"),
+        (b"1,2\n \n", b"1,2\n"),
+        (b"1,2\n3,4 \n", b"1,2\n3,4 \n"),
+        (b"\n", b""),
     ],
 )
 def test_csv_rows_end_in_newline_without_trailing_blanks(raw, clean):
@@ -88,3 +95,12 @@ def test_settings_read_allowlist_and_timeout_from_environment(monkeypatch):
 
     assert loaded.allowed_endpoints == {"a", "b"}
     assert loaded.sync_timeout_seconds == 3
+
+
+def test_headers_become_a_request_field_for_field():
+    values = {name: f"value-of-{name}" for name in InvocationHeaders.model_fields}
+    headers = InvocationHeaders.model_construct(**values)
+
+    request = headers.to_request("echo", b"1,2\n")
+
+    assert dataclasses.asdict(request) == {"endpoint": "echo", "body": b"1,2\n", **values}

@@ -35,7 +35,7 @@ from gateway.models.settings import (
     DEFAULT_REQUEST_TTL_SECONDS,
     Settings,
 )
-from gateway.observability import COUNT, emit
+from gateway.observability import ASYNC_SUBMITTED
 
 logger = Logger(child=True)
 
@@ -153,7 +153,7 @@ def submit_async(
 
     _link(submission, services, settings, clock())
     logger.info("async inference submitted", inference_id=inference_id)
-    emit({"AsyncSubmitted": (COUNT, 1)}, job.endpoint)
+    ASYNC_SUBMITTED.emit(1, endpoint=job.endpoint)
     return submission
 
 

@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 
 from gateway.aws.queues import MessageQueues
 from gateway.models.records import Callback, CallbackKind, Delivery, InferenceRecord
-from gateway.observability import COUNT, emit
+from gateway.observability import DELIVERY_FAILED
 
 if TYPE_CHECKING:
     from gateway.core.webhooks import WebhookSender
@@ -98,7 +98,7 @@ class Deliverer:
         logger.warning(
             "delivery failed", callback_kind=callback.kind.value, reason=reason
         )
-        emit({"DeliveryFailures": (COUNT, 1)})
+        DELIVERY_FAILED.emit(1)
         if len(payload.encode()) > MAX_PAYLOAD_BYTES:
             # Kept without the payload rather than not at all; the ids say whose.
             payload = json.dumps({"payloadOmitted": True, "size": len(payload.encode())})

@@ -19,7 +19,13 @@ from gateway.models.inference import (
     InvocationResult,
 )
 from gateway.models.settings import Settings
-from gateway.observability import COUNT, MILLISECONDS, emit
+from gateway.observability import (
+    INVOCATION_FAILED,
+    INVOKED,
+    MODEL_FAILED,
+    THROTTLED,
+    THROTTLES,
+)
 
 
 class ModelRuntime(Protocol):
@@ -53,23 +59,20 @@ def invoke_sync(
         _count_failure(request.endpoint, error)
         raise
     latency = (time.perf_counter() - started) * 1000
-    emit(
-        {"Invocations": (COUNT, 1), "ModelLatency": (MILLISECONDS, latency)},
-        request.endpoint,
-    )
+    INVOKED.emit(1, latency, endpoint=request.endpoint)
     return result
 
 
 def _count_failure(endpoint: str, error: GatewayError) -> None:
     """Count a call that reached SageMaker and failed, by how it failed."""
     if isinstance(error, ThrottledError | ModelNotReadyError):
-        emit({"Invocations": (COUNT, 1), "Throttles": (COUNT, 1)}, endpoint)
+        THROTTLED.emit(1, 1, endpoint=endpoint)
         # Without the endpoint too: the throttling alarm watches all of them at once.
-        emit({"Throttles": (COUNT, 1)})
+        THROTTLES.emit(1)
     elif isinstance(error, ModelError):
-        emit({"Invocations": (COUNT, 1), "ModelErrors": (COUNT, 1)}, endpoint)
+        MODEL_FAILED.emit(1, 1, endpoint=endpoint)
     else:
-        emit({"Invocations": (COUNT, 1), "InvocationFailures": (COUNT, 1)}, endpoint)
+        INVOCATION_FAILED.emit(1, 1, endpoint=endpoint)
 
 
 def is_csv(content_type: str | None) -> bool:
@@ -81,6 +84,9 @@ def is_csv(content_type: str | None) -> bool:
 
 def normalise_csv(body: bytes) -> bytes:
     """End every row with ``\\n`` and drop the blank lines at the end."""
+    last_row = body.rfind(b"\n", 0, len(body) - 1) + 1
+    if body.endswith(b"\n") and b"\r" not in body and body[last_row:-1].strip():
+        return body  # already so, as most are: no copy
     rows = body.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
     while rows and not rows[-1].strip():
         rows.pop()

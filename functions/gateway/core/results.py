@@ -15,7 +15,7 @@ from gateway.core.delivery import Deliverer, Envelope
 from gateway.core.redaction import redact
 from gateway.models.records import Delivery, InferenceRecord, Status
 from gateway.models.settings import Settings
-from gateway.observability import COUNT, emit
+from gateway.observability import ASYNC_COMPLETED, ASYNC_FAILED
 
 logger = Logger(child=True)
 
@@ -129,8 +129,8 @@ def _finish(
         return None
     if won:
         logger.info("inference finished", status=status.value)
-        name = "AsyncCompleted" if status is Status.COMPLETED else "AsyncFailed"
-        emit({name: (COUNT, 1)}, record.endpoint)
+        figures = ASYNC_COMPLETED if status is Status.COMPLETED else ASYNC_FAILED
+        figures.emit(1, endpoint=record.endpoint)
 
     # A redelivered notification may carry the other object; the record decides.
     if finished.result_location != location:

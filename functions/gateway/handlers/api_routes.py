@@ -47,6 +47,7 @@ def invoke(endpoint: Annotated[str, Path(description=ENDPOINT)]) -> Response[str
     """Invoke a model and answer with its output, as SageMaker Runtime does."""
     event = app.current_event.raw_event
     headers = read_headers(event, InvocationHeaders)
+    logger.append_keys(endpoint=endpoint, inference_id=headers.inference_id)
     answer = invoke_endpoint(endpoint, headers, request_body(event))
     response: Response[str] = answer.to_response()
     return response

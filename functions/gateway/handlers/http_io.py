@@ -8,6 +8,7 @@ import base64
 from dataclasses import dataclass, field
 from typing import Any
 
+from gateway.core import errors
 from gateway.models.inference import InvocationResult
 
 JSON = "application/json"
@@ -71,17 +72,23 @@ def request_body(event: dict[str, Any]) -> bytes:
 
 def header_values(
     event: dict[str, Any], canonical: dict[str, str]
-) -> dict[str, list[str]]:
-    """Every value of the headers named in ``canonical`` (lower case to proper name)."""
-    found: dict[str, list[str]] = {}
+) -> tuple[tuple[str, str], ...]:
+    """The headers named in ``canonical`` (lower case to proper name) and their values.
+
+    A header sent more than once, in any case, is refused.
+    """
+    found: dict[str, str] = {}
     sent = event.get("multiValueHeaders") or {
         name: [value] for name, value in (event.get("headers") or {}).items()
     }
     for name, values in sent.items():
         proper = canonical.get(name.lower())
-        if proper is not None and values:
-            found.setdefault(proper, []).extend(values)
-    return found
+        if proper is None or not values:
+            continue
+        if len(values) > 1 or proper in found:
+            raise errors.RequestValidationError(proper, "given more than once")
+        found[proper] = values[0]
+    return tuple(found.items())
 
 
 def base_url(event: dict[str, Any]) -> str:

@@ -80,7 +80,21 @@ class InvocationHeaders(SageMakerHeaders):
 
     def to_request(self, endpoint: str, body: bytes) -> InvocationRequest:
         """Combine the headers with the endpoint and body into one invocation."""
-        return InvocationRequest(endpoint=endpoint, body=body, **self.model_dump())
+        # Field by field: model_dump builds a dict to unpack, twice the time.
+        return InvocationRequest(
+            endpoint=endpoint,
+            body=body,
+            content_type=self.content_type,
+            accept=self.accept,
+            custom_attributes=self.custom_attributes,
+            target_model=self.target_model,
+            target_variant=self.target_variant,
+            target_container_hostname=self.target_container_hostname,
+            inference_id=self.inference_id,
+            enable_explanations=self.enable_explanations,
+            inference_component=self.inference_component,
+            session_id=self.session_id,
+        )
 
 
 class ErrorBody(BaseModel):
