@@ -453,3 +453,60 @@ def test_a_refused_header_is_refused_every_time(sagemaker, lambda_context):
 
         assert response["statusCode"] == 400
         assert json.loads(response["body"])["message"].startswith("Accept: ")
+
+
+@pytest.fixture
+def logs(monkeypatch) -> io.StringIO:
+    written = io.StringIO()
+    monkeypatch.setattr(api.logger.registered_handler, "stream", written)
+    return written
+
+
+def log_lines(logs: io.StringIO) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in logs.getvalue().splitlines()]
+    logs.seek(0)
+    logs.truncate()
+    return lines
+
+
+def test_a_failed_request_logs_with_its_own_keys_and_none_of_the_last(
+    sagemaker, lambda_context, logs
+):
+    first = load_event("api-invoke-throttled")
+    first["multiValueHeaders"]["X-Amzn-SageMaker-Inference-Id"] = ["req-1"]
+    first["requestContext"]["requestId"] = "api-request-1"
+    second = load_event("api-invoke-throttled")
+    second["requestContext"]["requestId"] = "api-request-2"
+    for _ in range(2):
+        sagemaker.add_client_error("invoke_endpoint", "ThrottlingException", "no", 400)
+
+    api.handler(first, lambda_context)
+    api.handler(second, lambda_context)
+
+    one, two = log_lines(logs)
+    assert one["message"] == two["message"] == "request refused"
+    assert one["function_request_id"] == lambda_context.aws_request_id
+    assert one["function_name"] == "ApiFunction"
+    assert one["function_arn"] == lambda_context.invoked_function_arn
+    assert one["function_memory_size"] == 512
+    assert (one["correlation_id"], two["correlation_id"]) == (
+        "api-request-1",
+        "api-request-2",
+    )
+    assert one["endpoint"] == two["endpoint"] == "echo"
+    assert one["inference_id"] == "req-1"
+    assert "inference_id" not in two
+    assert two["cold_start"] is False
+
+
+def test_logs_outside_a_request_carry_none_of_its_keys(sagemaker, lambda_context, logs):
+    api.logger.clear_state()
+    sagemaker.add_client_error("invoke_endpoint", "ThrottlingException", "no", 400)
+    api.handler(load_event("api-invoke-throttled"), lambda_context)
+    log_lines(logs)
+
+    api.logger.info("between requests")
+
+    (line,) = log_lines(logs)
+    assert "endpoint" not in line
+    assert "function_request_id" not in line

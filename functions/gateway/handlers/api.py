@@ -8,8 +8,6 @@ start (measured by ``make bench``), too much for a route whose budget is a tenth
 model call.
 """
 
-import itertools
-import os
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
@@ -31,6 +29,7 @@ from gateway.handlers.http_io import (
     header_values,
     request_body,
 )
+from gateway.handlers.request_keys import RequestKeys
 from gateway.handlers.tracing import traced
 from gateway.models.http import InvocationHeaders, SageMakerHeaders
 from gateway.models.settings import get_settings
@@ -43,6 +42,8 @@ INVOKE_RESOURCE = "/endpoints/{endpoint}/invocations"
 MAX_ANSWER_BYTES = (6_291_456 - 16_384) * 3 // 4
 
 logger = Logger()
+request_keys = RequestKeys()
+request_keys.install(logger)
 settings = get_settings()
 sagemaker = services.sagemaker_runtime()
 
@@ -66,7 +67,7 @@ def read_headers[Headers: SageMakerHeaders](
     event: dict[str, Any], model: type[Headers]
 ) -> Headers:
     """Validate the SageMaker headers of a request; one sent twice is refused."""
-    return cast(Headers, _validated(model, header_values(event, _canonical_names(model))))
+    return cast(Headers, _validated(model, header_values(event, model.names)))
 
 
 @lru_cache(maxsize=256)
@@ -85,11 +86,10 @@ def _validated(
 def serve_invocation(event: dict[str, Any], context: "LambdaContext") -> HttpAnswer:
     """The sync route, straight from the proxy event."""
     endpoint = (event.get("pathParameters") or {}).get("endpoint") or ""
-    note_request(event, context, endpoint)
+    request_keys.note(event, context, endpoint)
     try:
         headers = read_headers(event, InvocationHeaders)
-        if headers.inference_id is not None:
-            logger.append_keys(inference_id=headers.inference_id)
+        request_keys.inference_id = headers.inference_id
         return invoke_endpoint(endpoint, headers, request_body(event))
     except ValidationError as error:
         return validation_answer(error.errors())
@@ -98,6 +98,8 @@ def serve_invocation(event: dict[str, Any], context: "LambdaContext") -> HttpAns
     # Answered, never a Lambda error: API Gateway would say 502.
     except Exception as error:
         return internal_error_answer(error)
+    finally:
+        request_keys.forget()
 
 
 @ends_start
@@ -120,43 +122,6 @@ def resolve(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     return answer
 
 
-def note_request(event: dict[str, Any], context: "LambdaContext", endpoint: str) -> None:
-    """Give the sync route's logs the keys Powertools' ``inject_lambda_context`` adds.
-
-    The decorator rebuilds every key on each request: about 20 µs of CPU here, a
-    third of what the route adds to a model call (``make bench``). The route sets
-    every key it uses anew instead, in one call (``inference_id`` follows once the
-    headers are read), so none outlives its request.
-    """
-    logger.append_keys(
-        cold_start=next(_requests) == 0 and not _PROVISIONED,
-        function_name=context.function_name,
-        function_memory_size=context.memory_limit_in_mb,
-        function_arn=context.invoked_function_arn,
-        function_request_id=context.aws_request_id,
-        correlation_id=_request_id(event),
-        endpoint=endpoint,
-        inference_id=None,
-    )
-
-
 def _request_id(event: dict[str, Any]) -> str | None:
     request_id = (event.get("requestContext") or {}).get("requestId")
     return str(request_id) if request_id is not None else None
-
-
-# Requests this process has served, and whether it was started ahead of any.
-_requests = itertools.count()
-_PROVISIONED = (
-    os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency"
-)
-
-
-_NAMES: dict[type[SageMakerHeaders], dict[str, str]] = {}
-
-
-def _canonical_names(model: type[SageMakerHeaders]) -> dict[str, str]:
-    if model not in _NAMES:
-        aliases = [field.alias or name for name, field in model.model_fields.items()]
-        _NAMES[model] = {alias.lower(): alias for alias in aliases}
-    return _NAMES[model]

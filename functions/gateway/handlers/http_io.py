@@ -4,7 +4,7 @@ Answers are built as :class:`HttpAnswer`, which becomes a proxy response directl
 hot sync route) or a Powertools ``Response`` (routes served by the resolver).
 """
 
-import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,7 +51,7 @@ class HttpAnswer:
 
 def binary_answer(body: bytes, content_type: str, headers: dict[str, str]) -> HttpAnswer:
     """Answer with bytes that leave byte for byte, whatever their content type."""
-    encoded = base64.b64encode(body).decode()
+    encoded = binascii.b2a_base64(body, newline=False).decode()
     return HttpAnswer(200, content_type, encoded, headers, base64_encoded=True)
 
 
@@ -66,7 +66,7 @@ def request_body(event: dict[str, Any]) -> bytes:
     """Return the request body as the client sent it, byte for byte."""
     body = event.get("body") or ""
     if event.get("isBase64Encoded"):
-        return base64.b64decode(body)
+        return binascii.a2b_base64(body)
     return str(body).encode()
 
 

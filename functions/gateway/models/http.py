@@ -3,7 +3,7 @@
 The async routes' models are in ``async_http``, imported only where they are served.
 """
 
-from typing import Annotated
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,6 +29,14 @@ class SageMakerHeaders(BaseModel):
 
     # Built when first used: only its subclasses validate anything.
     model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
+    # Each model's header names, lower case to as SageMaker spells them.
+    names: ClassVar[dict[str, str]] = {}
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        spelt = [field.alias or name for name, field in cls.model_fields.items()]
+        cls.names = {name.lower(): name for name in spelt}
 
     content_type: AsciiText | None = Field(default=None, alias="Content-Type")
     accept: AsciiText | None = Field(default=None, alias="Accept")
