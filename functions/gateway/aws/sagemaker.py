@@ -86,14 +86,16 @@ class SageMakerRuntime:
 
     def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Call InvokeEndpoint once and return the model's answer."""
-        params: dict[str, Any] = {"EndpointName": request.endpoint, "Body": request.body}
-        for field, name in _PARAMETERS.items():
-            value = getattr(request, field)
-            if value is not None:
-                params[name] = value
+        params: dict[str, Any] = {
+            name: value
+            for field, name in _PARAMETERS.items()
+            if (value := getattr(request, field)) is not None
+        }
 
         try:
-            response = self.client.invoke_endpoint(**params)
+            response = self.client.invoke_endpoint(
+                EndpointName=request.endpoint, Body=request.body, **params
+            )
             body = response["Body"].read()
         except ClientError as error:
             raise _translate(error, request.endpoint) from error

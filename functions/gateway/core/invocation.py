@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import replace
+from functools import lru_cache
 from typing import Protocol
 
 from gateway.core.errors import (
@@ -75,6 +76,7 @@ def _count_failure(endpoint: str, error: GatewayError) -> None:
         INVOCATION_FAILED.emit(1, 1, endpoint=endpoint)
 
 
+@lru_cache(maxsize=64)
 def is_csv(content_type: str | None) -> bool:
     """Tell whether a content type names CSV, parameters and case aside."""
     if content_type is None:
