@@ -29,11 +29,11 @@ ASYNC_CALLS_TARGET = 3
 class Plan:
     """How many times each figure is measured."""
 
-    sync: int = 400
+    sync: int = 1500
     sync_warmup: int = 40
     async_submit: int = 150
     async_warmup: int = 10
-    cold: int = 11
+    cold: int = 15
     batch: int = 7
     batch_warmup: int = 1
 

@@ -6,12 +6,14 @@ would run is short.
 """
 
 from collections.abc import Callable, Iterable
-from concurrent.futures import Executor
-from typing import TypedDict
+from typing import TYPE_CHECKING, TypedDict
 
 from aws_lambda_powertools import Logger
 
 from gateway.models.sqs import SqsEvent, SqsRecord
+
+if TYPE_CHECKING:
+    from concurrent.futures import Executor
 
 logger = Logger(child=True)
 
@@ -27,7 +29,7 @@ class BatchResponse(TypedDict):
 def process_batch(
     batch: SqsEvent,
     handle: Callable[[SqsRecord], None],
-    executor: Executor | None = None,
+    executor: "Executor | None" = None,
     expected: tuple[type[Exception], ...] = (),
 ) -> BatchResponse:
     """Handle every record; a record whose handler raises is reported for retry.
