@@ -41,7 +41,7 @@ class Figures:
         try:
             template = self._templates.get(endpoint) or self._template(endpoint)
             timestamp = time.time_ns() // 1_000_000
-            sys.stdout.write(template % (timestamp, *map(float, values)))
+            sys.stdout.write(template % (timestamp, *values))
         except Exception:  # figures are never worth a request
             logger.warning("metrics not written", exc_info=True)
 

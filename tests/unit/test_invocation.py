@@ -1,7 +1,5 @@
 """The core's rules for a synchronous invocation, with a fake SageMaker."""
 
-import dataclasses
-
 import pytest
 
 from gateway.core.errors import EndpointNotAllowedError, PayloadTooLargeError
@@ -103,4 +101,4 @@ def test_headers_become_a_request_field_for_field():
 
     request = headers.to_request("echo", b"1,2\n")
 
-    assert dataclasses.asdict(request) == {"endpoint": "echo", "body": b"1,2\n", **values}
+    assert request._asdict() == {"endpoint": "echo", "body": b"1,2\n", **values}

@@ -38,6 +38,9 @@ _PARAMETERS = {
     "inference_component": "InferenceComponentName",
     "session_id": "SessionId",
 }
+# The same names in the order of the request's fields after endpoint and body (a
+# field left out of _PARAMETERS fails here, as the module loads).
+_PARAMETER_ORDER = tuple(_PARAMETERS[field] for field in InvocationRequest._fields[2:])
 _ASYNC_PARAMETERS = {
     "content_type": "ContentType",
     "accept": "Accept",
@@ -88,8 +91,8 @@ class SageMakerRuntime:
         """Call InvokeEndpoint once and return the model's answer."""
         params: dict[str, Any] = {
             name: value
-            for field, name in _PARAMETERS.items()
-            if (value := getattr(request, field)) is not None
+            for name, value in zip(_PARAMETER_ORDER, request[2:], strict=True)
+            if value is not None
         }
 
         try:

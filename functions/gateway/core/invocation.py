@@ -1,7 +1,6 @@
 """Synchronous inference: the checks a request passes before it reaches a model."""
 
 import time
-from dataclasses import replace
 from functools import lru_cache
 from typing import Protocol
 
@@ -48,7 +47,7 @@ def invoke_sync(
     if is_csv(request.content_type):
         body = normalise_csv(request.body)
         if body != request.body:
-            request = replace(request, body=body)
+            request = request._replace(body=body)
 
     if not request.body:
         raise RequestValidationError("body", "must not be empty")
