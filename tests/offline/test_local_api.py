@@ -61,6 +61,14 @@ def test_api_function_environment_is_resolved() -> None:
     assert function.log_group_name == "inference-gateway-local-ApiFunctionLogGroup"
 
 
+def test_every_notification_of_a_results_batch_has_a_thread() -> None:
+    from gateway.handlers.results import RESULTS_BATCH_SIZE  # noqa: PLC0415
+
+    [event] = load_template().function("ResultsFunction").events
+
+    assert event.properties["BatchSize"] == RESULTS_BATCH_SIZE
+
+
 def test_api_route_and_stage() -> None:
     template = load_template()
 

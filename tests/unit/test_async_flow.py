@@ -6,6 +6,7 @@ import base64
 import io
 import json
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -66,10 +67,15 @@ class Receiver:
 
     statuses: list[int] = field(default_factory=list)
     calls: list[tuple[WebhookTarget, dict[str, str], bytes]] = field(default_factory=list)
+    # When set, a delivery is answered only once all the meeting's parties are waiting:
+    # deliveries made one after another never meet, and their wait breaks.
+    meeting: threading.Barrier | None = None
 
     def __call__(
         self, target: WebhookTarget, headers: Any, body: bytes, timeouts: Timeouts
     ) -> WebhookResponse:
+        if self.meeting is not None:
+            self.meeting.wait()
         self.calls.append((target, dict(headers), body))
         status = self.statuses.pop(0) if self.statuses else 200
         return WebhookResponse(status, {})
@@ -589,3 +595,55 @@ def test_finished_and_undeliverable_results_are_counted(flow, lambda_context, ca
     assert names.count("AsyncSubmitted") == 1
     assert names.count("AsyncCompleted") == 1
     assert names.count("DeliveryFailures") == 1
+
+
+def batch_of_results(names: list[str]) -> dict[str, Any]:
+    """One SQS event with a notification per result object, as the results queue sends."""
+    template = load_event("results-output-put")["Records"][0]
+    records = []
+    for index, name in enumerate(names):
+        notification = json.loads(template["body"])
+        notification["Records"][0]["s3"]["object"]["key"] = f"outputs/{name}.out"
+        records.append(
+            {
+                **template,
+                "messageId": f"message-{index}",
+                "body": json.dumps(notification),
+            }
+        )
+    return {"Records": records}
+
+
+def test_a_batch_of_results_is_delivered_side_by_side_each_logged_as_its_own(
+    flow, lambda_context, monkeypatch
+):
+    names = [f"side-by-side-{index}" for index in range(3)]
+    flow.sagemaker.names.extend(names)
+    inference_ids = [
+        json.loads(submit(flow, "api-async-invoke", lambda_context)["body"])[
+            "InferenceId"
+        ]
+        for _ in names
+    ]
+    for name in names:
+        flow.put_result(f"outputs/{name}.out", name.encode(), "text/plain")
+    flow.receiver.meeting = threading.Barrier(len(names), timeout=10)
+    logs_written = io.StringIO()
+    monkeypatch.setattr(results.logger.registered_handler, "stream", logs_written)
+
+    outcome = results.handler(batch_of_results(names), lambda_context)
+
+    assert outcome == {"batchItemFailures": []}
+    delivered = {
+        entry["inferenceId"]: entry["result"] for entry in flow.receiver.delivered()
+    }
+    assert delivered == dict(zip(inference_ids, names, strict=True))
+    handled = [
+        json.loads(line)
+        for line in logs_written.getvalue().splitlines()
+        if '"result object handled"' in line
+    ]
+    assert sorted((line["message_id"], line["inference_id"]) for line in handled) == [
+        (f"message-{index}", inference_id)
+        for index, inference_id in enumerate(inference_ids)
+    ]

@@ -65,7 +65,8 @@ def handle_result_object(
         # Either not ours, or its submission has not linked it yet and will replay it.
         logger.info("result object not linked to an inference")
         return Outcome.UNLINKED
-    logger.append_keys(inference_id=inference_id)
+    # This thread's key: the notifications of a batch are handled side by side.
+    logger.thread_safe_append_keys(inference_id=inference_id)
 
     record = records.get(inference_id)
     if record is None:

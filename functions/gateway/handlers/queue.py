@@ -99,12 +99,16 @@ def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
     claim_of = dict(zip(valid, claims.claims, strict=True))
 
     def handle(record: SqsRecord) -> None:
+        # This thread's key, which ends with the record (a batch of one runs here).
         logger.thread_safe_append_keys(message_id=record.message_id)
-        request = requests[id(record)]
-        if isinstance(request, Request):
-            handle_request(record, request, claim_of[id(record)], claims)
-        else:
-            refuse(record, request)
+        try:
+            request = requests[id(record)]
+            if isinstance(request, Request):
+                handle_request(record, request, claim_of[id(record)], claims)
+            else:
+                refuse(record, request)
+        finally:
+            logger.thread_safe_clear_keys()
 
     try:
         return process_batch(

@@ -3,8 +3,14 @@
 Each queue message holds one S3 notification. A message that cannot be handled now
 (the table or S3 failing) is reported as a batch item failure and comes back later;
 after the queue's maxReceiveCount it moves to the results dead-letter queue.
+
+The notifications of a batch are handled side by side: a delivery waits on the
+caller's webhook, up to four attempts of ten seconds for one that never answers, and
+one after another three such deliveries outlasted the function's 90 s, so the whole
+batch came back minutes later.
 """
 
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -19,16 +25,36 @@ from gateway.models.settings import get_settings
 from gateway.models.sqs import SqsEvent, SqsRecord
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from aws_lambda_powertools.utilities.typing import LambdaContext
+
+# The results queue's batch size (template.yaml): every notification has a thread.
+RESULTS_BATCH_SIZE = 10
 
 logger = Logger()
 settings = get_settings()
 
 
+@cache
+def executor() -> "Executor":
+    """The threads a batch of several notifications runs on, made for the first one."""
+    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - a batch of one needs none
+
+    return ThreadPoolExecutor(max_workers=RESULTS_BATCH_SIZE)
+
+
 def handle_message(record: SqsRecord) -> None:
+    """Handle one notification; its log keys (this thread's own) end with it."""
+    logger.thread_safe_append_keys(message_id=record.message_id)
+    try:
+        _handle_notification(record)
+    finally:
+        logger.thread_safe_clear_keys()
+
+
+def _handle_notification(record: SqsRecord) -> None:
     """Handle every object-created record of one S3 notification."""
-    logger.remove_keys(["inference_id"])
-    logger.append_keys(message_id=record.message_id)
     try:
         notification = S3Notification.model_validate_json(record.body)
     except ValidationError:
@@ -53,5 +79,8 @@ def handle_message(record: SqsRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @traced
 def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
-    """Entry point of the results function: one notification after another."""
-    return process_batch(SqsEvent.model_validate(event), handle_message)
+    """Entry point of the results function: the batch's notifications side by side."""
+    batch = SqsEvent.model_validate(event)
+    services.result_services()  # made once, before any thread needs it
+    threads = executor() if len(batch.records) > 1 else None
+    return process_batch(batch, handle_message, threads)
