@@ -181,12 +181,30 @@ def name_of(event_name: str) -> str:
 
 
 def status_of(inference_id: str, lambda_context: Any) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(describe(inference_id, lambda_context)["body"])
+    return body
+
+
+def describe(
+    inference_id: str, lambda_context: Any, caller: str | None = "AIDAEXAMPLECALLER"
+) -> dict[str, Any]:
+    """GET /inferences/{id}, signed by ``caller`` (the sample events' own by default)."""
     event = load_event("api-get-inference")
     event["path"] = f"/inferences/{inference_id}"
     event["pathParameters"] = {"inferenceId": inference_id}
+    event["requestContext"]["identity"]["caller"] = caller
+    response: dict[str, Any] = api.handler(event, lambda_context)
+    return response
+
+
+def submitted_by(flow: Flow, caller: str | None, lambda_context: Any) -> str:
+    """Submit the sample async request signed by ``caller``; its inference id."""
+    event = load_event("api-async-invoke")
+    event["requestContext"]["identity"]["caller"] = caller
     response = api.handler(event, lambda_context)
-    body: dict[str, Any] = json.loads(response["body"])
-    return body
+    assert response["statusCode"] == 202
+    inference_id: str = json.loads(response["body"])["InferenceId"]
+    return inference_id
 
 
 def test_submit_records_the_inference_and_answers_202_like_sagemaker(
@@ -647,3 +665,43 @@ def test_a_batch_of_results_is_delivered_side_by_side_each_logged_as_its_own(
         (f"message-{index}", inference_id)
         for index, inference_id in enumerate(inference_ids)
     ]
+
+
+def test_an_inference_is_shown_only_to_the_principal_that_submitted_it(
+    flow, lambda_context
+):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    inference_id = submitted_by(flow, "AIDAEXAMPLECALLER", lambda_context)
+    unknown = describe("never-submitted", lambda_context)
+
+    theirs = describe(inference_id, lambda_context, caller="AIDAEXAMPLECALLER")
+    someone_else = describe(inference_id, lambda_context, caller="AIDAANOTHERCALLER")
+
+    assert theirs["statusCode"] == 200
+    assert someone_else["statusCode"] == unknown["statusCode"] == 404
+    # Word for word what an id never submitted gets: nothing tells that it exists.
+    assert json.loads(someone_else["body"]) == json.loads(
+        unknown["body"].replace("never-submitted", inference_id)
+    )
+
+
+def test_every_session_of_the_submitting_role_sees_its_inference(flow, lambda_context):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    inference_id = submitted_by(flow, "AROAEXAMPLEROLE:worker-1", lambda_context)
+
+    same_role = describe(inference_id, lambda_context, caller="AROAEXAMPLEROLE:worker-2")
+    other_role = describe(inference_id, lambda_context, caller="AROAOTHERROLE:worker-1")
+
+    assert same_role["statusCode"] == 200
+    assert other_role["statusCode"] == 404
+
+
+def test_an_inference_submitted_without_a_known_caller_is_shown_to_any(
+    flow, lambda_context
+):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    inference_id = submitted_by(flow, None, lambda_context)
+
+    assert (
+        describe(inference_id, lambda_context, caller="AIDAANYONE")["statusCode"] == 200
+    )

@@ -22,7 +22,11 @@ from gateway.core.once import fingerprint
 from gateway.core.queue_requests import QueueServices, Replier
 from gateway.core.webhooks import Timeouts, WebhookResponse, WebhookSender, WebhookTarget
 from gateway.handlers import queue, services
-from gateway.models.inference import InvocationRequest, InvocationResult
+from gateway.models.inference import (
+    AsyncSubmission,
+    InvocationRequest,
+    InvocationResult,
+)
 from gateway.models.settings import get_settings
 from gateway.models.sqs import SqsRecord
 from tests.conftest import load_event
@@ -613,3 +617,29 @@ def test_fifo_message_behind_a_request_sent_twice_runs_on_its_last_receive(
         "fifo-3",
     ]
     assert kept["MessageAttributes"]["code"]["StringValue"] == "RequestInProgress"
+
+
+def test_an_async_request_belongs_to_the_role_that_sent_it(
+    harness, lambda_context, monkeypatch
+):
+    submitted: list[Any] = []
+
+    def submit(request: Any) -> AsyncSubmission:
+        submitted.append(request)
+        outputs = f"s3://{SETTINGS.gateway_bucket}"
+        return AsyncSubmission(
+            request.inference_id, f"{outputs}/outputs/a.out", f"{outputs}/failures/a.out"
+        )
+
+    monkeypatch.setattr(harness.sagemaker, "submit", submit)
+    event = load_event("queue-message-async")
+    event["Records"][0]["attributes"]["SenderId"] = "AROAEXAMPLEROLE:queue-worker"
+
+    response = queue.handler(event, lambda_context)
+
+    assert failed_ids(response) == []
+    [request] = submitted
+    inferences = records.InferenceRecords(harness.dynamodb, SETTINGS.inference_table, 30)
+    record = inferences.get(request.inference_id)
+    assert record is not None
+    assert record.owner == "AROAEXAMPLEROLE"

@@ -45,6 +45,7 @@ _FIELDS = {
     "result_size": "resultSize",
     "failure_reason": "failureReason",
     "delivery": "delivery",
+    "owner": "owner",
 }
 
 

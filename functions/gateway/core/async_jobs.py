@@ -55,6 +55,8 @@ class AsyncJob:
     invocation_timeout_seconds: int | None = None
     callback: Callback | None = None
     request_id: str | None = None
+    # Who submits it (:func:`principal`); only they may read its status then.
+    owner: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +127,7 @@ def submit_async(
             callback=job.callback,
             request_id=job.request_id,
             delivery=Delivery.NONE,
+            owner=job.owner,
         )
     )
 
@@ -185,17 +188,34 @@ def replay_event(location: str) -> str:
     return json.dumps({"Records": [record]})
 
 
+def principal(caller_id: str | None) -> str | None:
+    """The principal an AWS caller id names, the same whether a signed request or a
+    queue message carries it: a role's id without its session (``AROA…:session``),
+    a user's id or an account's as it is. None when there is none."""
+    if not caller_id:
+        return None
+    return caller_id.split(":", 1)[0]
+
+
 def get_inference(
     inference_id: str,
     services: AsyncServices,
     settings: Settings,
     *,
+    caller: str | None = None,
     inline: bool = False,
     clock: Callable[[], int] = now_ms,
 ) -> InferenceView:
-    """Read an inference's status and, when it is done, where its result is."""
+    """Read an inference's status and, when it is done, where its result is.
+
+    An inference submitted by a known principal is shown to that principal only: to
+    anyone else it does not exist. Where IAM names no caller (it always does behind
+    the API's IAM authorization; the offline stack checks none), nothing is compared.
+    """
     record = services.records.get(inference_id)
     if record is None:
+        raise errors.InferenceNotFoundError(inference_id)
+    if record.owner is not None and caller is not None and record.owner != caller:
         raise errors.InferenceNotFoundError(inference_id)
 
     status = record.status_at(clock())

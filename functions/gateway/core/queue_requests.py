@@ -137,9 +137,17 @@ class Answer:
 
 
 def answer_request(
-    message: QueueMessage, request_id: str, services: QueueServices, settings: Settings
+    message: QueueMessage,
+    request_id: str,
+    services: QueueServices,
+    settings: Settings,
+    sender: str | None = None,
 ) -> Answer:
-    """Run one request; an async one is answered later, by the results function."""
+    """Run one request; an async one is answered later, by the results function.
+
+    ``sender`` is the IAM id of the message's sender: the principal that may read an
+    async inference's status over HTTP.
+    """
     reply_to = message.reply_to
     if reply_to is not None:
         try:
@@ -153,7 +161,7 @@ def answer_request(
 
     try:
         if message.mode == "async":
-            _submit(message, request_id, services, settings)
+            _submit(message, request_id, services, settings, sender)
             return Answer("submitted")
         result = invoke_sync(_request(message), services.sagemaker, settings)
     except errors.GatewayError as error:
@@ -221,10 +229,14 @@ def _request(message: QueueMessage) -> InvocationRequest:
 
 
 def _submit(
-    message: QueueMessage, request_id: str, services: QueueServices, settings: Settings
+    message: QueueMessage,
+    request_id: str,
+    services: QueueServices,
+    settings: Settings,
+    sender: str | None,
 ) -> None:
     # The async flow is imported where a request asks for it (2 ms of a start).
-    from gateway.core.async_jobs import AsyncJob, submit_async  # noqa: PLC0415
+    from gateway.core.async_jobs import AsyncJob, principal, submit_async  # noqa: PLC0415
 
     reply_to = message.reply_to
     job = AsyncJob(
@@ -237,6 +249,7 @@ def _submit(
         custom_attributes=message.custom_attributes,
         callback=callback_of(reply_to) if reply_to is not None else None,
         request_id=request_id,
+        owner=principal(sender),
     )
     submit_async(job, services.async_services, settings)
 

@@ -16,7 +16,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path, Query
 from pydantic import ValidationError
 
 from gateway.core import errors
-from gateway.core.async_jobs import AsyncJob, get_inference, submit_async
+from gateway.core.async_jobs import AsyncJob, get_inference, principal, submit_async
 from gateway.handlers import openapi, services
 from gateway.handlers.api import invoke_endpoint, logger, read_headers, settings
 from gateway.handlers.http_errors import (
@@ -63,7 +63,7 @@ def invoke_async(endpoint: Annotated[str, Path(description=ENDPOINT)]) -> Respon
     logger.append_keys(endpoint=endpoint)
     event = app.current_event.raw_event
     headers = read_headers(event, AsyncInvocationHeaders)
-    job = async_job(endpoint, headers, request_body(event))
+    job = async_job(endpoint, headers, request_body(event), owner=caller_principal())
 
     submission = submit_async(job, services.async_services(), settings)
 
@@ -96,7 +96,13 @@ def describe_inference(
     """Answer where an async inference stands and where its result is."""
     logger.append_keys(inference_id=inference_id)
 
-    view = get_inference(inference_id, services.async_services(), settings, inline=inline)
+    view = get_inference(
+        inference_id,
+        services.async_services(),
+        settings,
+        caller=caller_principal(),
+        inline=inline,
+    )
 
     record = view.record
     status = InferenceStatus(
@@ -135,7 +141,12 @@ def swagger() -> Response[str]:
     return Response(200, "text/html; charset=utf-8", openapi.swagger_page(document))
 
 
-def async_job(endpoint: str, headers: AsyncInvocationHeaders, body: bytes) -> AsyncJob:
+def async_job(
+    endpoint: str,
+    headers: AsyncInvocationHeaders,
+    body: bytes,
+    owner: str | None = None,
+) -> AsyncJob:
     """Read an async request into a job, refusing what is ambiguous."""
     if headers.callback_url and headers.reply_queue_url:
         raise errors.RequestValidationError(
@@ -166,7 +177,13 @@ def async_job(endpoint: str, headers: AsyncInvocationHeaders, body: bytes) -> As
         request_ttl_seconds=headers.request_ttl_seconds,
         invocation_timeout_seconds=headers.invocation_timeout_seconds,
         callback=callback,
+        owner=owner,
     )
+
+
+def caller_principal() -> str | None:
+    """The principal that signed the request being served, as IAM names it."""
+    return principal(app.current_event.request_context.identity.caller)
 
 
 @app.not_found

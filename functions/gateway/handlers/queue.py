@@ -160,7 +160,11 @@ def run(record: SqsRecord, request: Request, claim: Claim, claims: BatchClaims) 
     claims.start(claim)
     try:
         answer = answer_request(
-            request.message, claim.request_id, services.queue_services(), settings
+            request.message,
+            claim.request_id,
+            services.queue_services(),
+            settings,
+            sender=record.attributes.sender_id,
         )
         if answer.reply is not None:
             send_or_keep(answer.reply, answer.reply_to, body=json.dumps(request.document))

@@ -61,6 +61,8 @@ class InferenceRecord:
     result_size: int | None = None
     failure_reason: str | None = None
     delivery: Delivery = Delivery.NONE
+    # The principal that submitted it (see core.async_jobs.principal), when known.
+    owner: str | None = None
 
     def deadline(self) -> int:
         """When SageMaker will have given up on this inference, in epoch ms."""

@@ -10,6 +10,8 @@ class SqsAttributes(BaseModel):
 
     approximate_receive_count: int = Field(default=1, alias="ApproximateReceiveCount")
     message_group_id: str | None = Field(default=None, alias="MessageGroupId")
+    # The sender's IAM id: a user's, or a role's with its session ("AROA…:session").
+    sender_id: str | None = Field(default=None, alias="SenderId")
 
 
 class SqsRecord(BaseModel):
