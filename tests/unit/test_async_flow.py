@@ -18,6 +18,7 @@ import pytest
 from moto import mock_aws
 
 from gateway.aws import clients, queues, records, storage
+from gateway.core import errors
 from gateway.core.async_jobs import AsyncServices
 from gateway.core.delivery import Deliverer
 from gateway.core.results import ResultServices
@@ -531,6 +532,36 @@ def test_reused_inference_id_is_409(flow, lambda_context):
     response = submit(flow, "api-async-invoke", lambda_context, **headers)
 
     assert response["statusCode"] == 409
+
+
+def test_an_inference_id_whose_submission_failed_may_be_used_again(
+    flow, lambda_context, monkeypatch
+):
+    flow.sagemaker.names.append("after-throttling")
+    accept = flow.sagemaker.submit
+    refusals = [errors.ThrottledError()]
+
+    def throttle_first(request: AsyncInvocationRequest) -> AsyncSubmission:
+        if refusals:
+            raise refusals.pop()
+        return accept(request)
+
+    monkeypatch.setattr(flow.sagemaker, "submit", throttle_first)
+    headers = {"X-Amzn-SageMaker-Inference-Id": "client-chosen-2"}
+
+    throttled = submit(flow, "api-async-invoke", lambda_context, **headers)
+    failed = status_of("client-chosen-2", lambda_context)
+    retried = submit(flow, "api-async-invoke", lambda_context, **headers)
+    again = submit(flow, "api-async-invoke", lambda_context, **headers)
+
+    assert throttled["statusCode"] == 429
+    assert (failed["status"], failed["failureReason"]) == (
+        "failed",
+        "ThrottlingException",
+    )
+    assert retried["statusCode"] == 202
+    assert status_of("client-chosen-2", lambda_context)["status"] == "pending"
+    assert again["statusCode"] == 409
 
 
 def test_unknown_inference_is_404(flow, lambda_context):

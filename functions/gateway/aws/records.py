@@ -65,7 +65,12 @@ class InferenceRecords:
         self._retention_seconds = retention_days * 86_400
 
     def create(self, record: InferenceRecord) -> None:
-        """Store a new pending record; an inference id in use is a conflict."""
+        """Store a new pending record; an inference id in use is a conflict.
+
+        An id whose submission failed is free again: SageMaker took no work under it,
+        and the caller's retry (the queue's redelivery, a client's after a 429) may
+        use it. The new record replaces the failed one.
+        """
         item = _to_item(record)
         item["pk"] = f"inference#{record.inference_id}"
         item["expiresAt"] = record.created_at // 1000 + self._retention_seconds
@@ -73,7 +78,8 @@ class InferenceRecords:
             self.client.put_item(
                 TableName=self._table,
                 Item={k: _serialize(v) for k, v in item.items()},
-                ConditionExpression="attribute_not_exists(pk)",
+                ConditionExpression="attribute_not_exists(pk) OR submissionFailed = :yes",
+                ExpressionAttributeValues={":yes": {"BOOL": True}},
             )
         except ClientError as error:
             if _code(error) == _CONDITION_FAILED:
@@ -160,18 +166,20 @@ class InferenceRecords:
         return str(inference_id) if inference_id is not None else None
 
     def fail_submission(self, inference_id: str, reason: str, now: int) -> None:
-        """Mark a record failed because SageMaker refused it at submission."""
+        """Mark a record failed because SageMaker refused it at submission; its id
+        may be used again (:meth:`create`)."""
         # A result that finished it first stands.
         with contextlib.suppress(_ConflictError):
             self._update(
                 inference_id,
                 "SET #status = :failed, failureReason = :reason, updatedAt = :now, "
-                "completedAt = :now",
+                "completedAt = :now, submissionFailed = :yes",
                 {
                     ":failed": Status.FAILED.value,
                     ":reason": reason,
                     ":now": now,
                     ":pending": Status.PENDING.value,
+                    ":yes": True,
                 },
                 condition="#status = :pending",
             )
