@@ -503,7 +503,7 @@ def told_of(seen: Seen, message_groups: dict[str, str]) -> list[Told]:
         told.append(
             Told(
                 "request dead letters",
-                message_groups.get(source, source),
+                message_groups.get(source) or kept.get("requestId") or source,
                 code=kept.get("code"),
                 reason=kept.get("reason"),
                 source=source,

@@ -274,7 +274,11 @@ def test_refused_reply_queue_is_never_sent_to_and_the_request_is_kept(
     assert failed_ids(response) == []
     assert harness.sagemaker.calls == []
     assert "Messages" not in queued
-    assert "reply queue" in kept["MessageAttributes"]["reason"]["StringValue"]
+    kept_as = {k: v["StringValue"] for k, v in kept["MessageAttributes"].items()}
+    assert "reply queue" in kept_as["reason"]
+    # The message it came in, and the request it carried.
+    assert kept_as["sourceMessageId"] == event["Records"][0]["messageId"]
+    assert kept_as["requestId"] == json.loads(event["Records"][0]["body"])["requestId"]
 
 
 def test_reply_queue_that_refuses_the_reply_keeps_it_in_the_delivery_dlq(

@@ -114,12 +114,24 @@ class Replier:
         """Make a received request visible again after ``seconds``."""
         self._queues.delay(queue_url, receipt_handle, seconds)
 
-    def dead_letter(self, body: str, *, reason: str, code: str, message_id: str) -> None:
-        """Keep a request no one can be told about, with why it failed."""
+    def dead_letter(
+        self,
+        body: str,
+        *,
+        reason: str,
+        code: str,
+        message_id: str,
+        request_id: str | None = None,
+    ) -> None:
+        """Keep a request no one can be told about, with why it failed, the id of
+        the message that carried it and, when it has one, its request id."""
+        attributes = {"reason": reason, "code": code, "sourceMessageId": message_id}
+        if request_id is not None:
+            attributes["requestId"] = request_id
         self._queues.send(
             self._request_dlq_url,
             body,
-            attributes={"reason": reason, "code": code, "sourceMessageId": message_id},
+            attributes=attributes,
             deduplication_id=message_id,
         )
 

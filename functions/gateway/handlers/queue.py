@@ -146,7 +146,7 @@ def handle_request(
         answer_reused(record, request)
         return
     elif is_last_receive(record):
-        keep_in_progress(record)
+        keep_in_progress(record, request)
         return
     else:
         logger.info("request will be retried", reason=claim.standing.value)
@@ -167,14 +167,19 @@ def run(record: SqsRecord, request: Request, claim: Claim, claims: BatchClaims) 
             sender=record.attributes.sender_id,
         )
         if answer.reply is not None:
-            send_or_keep(answer.reply, answer.reply_to, body=json.dumps(request.document))
+            send_or_keep(
+                answer.reply,
+                answer.reply_to,
+                body=json.dumps(request.document),
+                message_id=record.message_id,
+            )
     except RetryLaterError as error:
         if is_last_receive(record):
             # The queue would move it to its dead letters untold: answer it instead.
             logger.warning("request gave up after retries", reason=error.cause.code)
             reply = failed_reply(claim.request_id, request.message.endpoint, error.cause)
             reply_to = _usable(request.message.reply_to, record)
-            send_or_keep(reply, reply_to, body=record.body)
+            send_or_keep(reply, reply_to, body=record.body, message_id=record.message_id)
             claims.settle(claim, "failed")
             return "failed"
         claims.release(claim)
@@ -208,7 +213,7 @@ def answer_reused(record: SqsRecord, request: Request) -> None:
     )
 
 
-def keep_in_progress(record: SqsRecord) -> None:
+def keep_in_progress(record: SqsRecord, request: Request) -> None:
     """Keep a message whose request is in progress elsewhere on its last receive.
 
     Handed back, it would reach the dead letters untold, and in a FIFO group it would
@@ -220,6 +225,7 @@ def keep_in_progress(record: SqsRecord) -> None:
         reason="the request was in progress elsewhere on its last receive",
         code="RequestInProgress",
         message_id=record.message_id,
+        request_id=request.request_id,
     )
 
 
@@ -228,7 +234,7 @@ def send_or_keep(
     reply_to: ReplyTo | None,
     *,
     body: str,
-    message_id: str = "",
+    message_id: str,
     key: str | None = None,
 ) -> None:
     """Reply to the caller; a failure no one can be told about goes to the DLQ.
@@ -243,7 +249,8 @@ def send_or_keep(
             body,
             reason=reply.error.message,
             code=reply.error.code,
-            message_id=message_id or reply.request_id,
+            message_id=message_id,
+            request_id=reply.request_id,
         )
 
 
