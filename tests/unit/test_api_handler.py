@@ -7,11 +7,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import (
+    ConnectionClosedError,
+    ReadTimeoutError,
+    ResponseStreamingError,
+)
 from botocore.response import StreamingBody
 from botocore.stub import Stubber
 
 from gateway.handlers import api
+from gateway.handlers.request_keys import RequestKeys
 from tests.conftest import load_event
 
 LOG_STREAM_ARN = (
@@ -510,3 +515,63 @@ def test_logs_outside_a_request_carry_none_of_its_keys(sagemaker, lambda_context
     (line,) = log_lines(logs)
     assert "endpoint" not in line
     assert "function_request_id" not in line
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "code"),
+    [
+        (
+            ConnectionClosedError(endpoint_url="https://runtime"),
+            503,
+            "ServiceUnavailable",
+        ),
+        (ResponseStreamingError(error="reset"), 502, "InternalFailure"),
+    ],
+)
+def test_a_connection_that_breaks_is_answered_as_sagemaker_would(
+    lambda_context, monkeypatch, failure, status, code
+):
+    def broken(**params: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(api.sagemaker.client, "invoke_endpoint", broken)
+
+    response = api.handler(load_event("api-invoke-csv"), lambda_context)
+
+    assert response["statusCode"] == status
+    assert json.loads(response["body"])["code"] == code
+
+
+def test_a_header_that_is_not_text_is_400_naming_it(sagemaker, lambda_context):
+    event = load_event("api-invoke-csv")
+    del event["multiValueHeaders"]
+    event["headers"]["Accept"] = ["text/csv"]
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["message"] == "Accept: must be text"
+
+
+def test_only_the_first_event_of_a_process_is_logged_as_its_cold_start(
+    sagemaker, lambda_context, logs, monkeypatch
+):
+    # A process that has served nothing yet: its keys filter, in place of the one in use.
+    fresh = RequestKeys()
+    handler = api.logger.registered_handler
+    handler.removeFilter(api.request_keys)
+    fresh.install(api.logger)
+    monkeypatch.setattr(api, "request_keys", fresh)
+    try:
+        elsewhere = load_event("api-get-inference")  # a resolver route, unknown
+        elsewhere["path"] = elsewhere["resource"] = "/nowhere"
+        unknown = api.handler(elsewhere, lambda_context)
+        sagemaker.add_client_error("invoke_endpoint", "ThrottlingException", "no", 400)
+        throttled = api.handler(load_event("api-invoke-throttled"), lambda_context)
+    finally:
+        handler.removeFilter(fresh)
+        handler.addFilter(api.request_keys)
+
+    assert (unknown["statusCode"], throttled["statusCode"]) == (404, 429)
+    first, second = [line for line in log_lines(logs) if "status" in line]
+    assert (first["cold_start"], second["cold_start"]) == (True, False)

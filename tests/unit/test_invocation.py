@@ -102,3 +102,15 @@ def test_headers_become_a_request_field_for_field():
     request = headers.to_request("echo", b"1,2\n")
 
     assert request._asdict() == {"endpoint": "echo", "body": b"1,2\n", **values}
+
+
+def test_csv_is_measured_as_sent_after_its_last_row_is_ended():
+    runtime = RecordingRuntime()
+    row = b"1" * 6_291_456  # at the limit, but its row ends with one more byte
+
+    with pytest.raises(PayloadTooLargeError):
+        invoke_sync(
+            InvocationRequest("echo", row, content_type="text/csv"), runtime, SETTINGS
+        )
+
+    assert runtime.requests == []

@@ -647,3 +647,30 @@ def test_an_async_request_belongs_to_the_role_that_sent_it(
     record = inferences.get(request.inference_id)
     assert record is not None
     assert record.owner == "AROAEXAMPLEROLE"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("enableExplanations", "`true`\r\nX-Injected: 1"),
+        ("enableExplanations", "`true`\x00"),
+        ("inputLocation", f"s3://{SETTINGS.gateway_bucket}/inputs/a\nb"),
+    ],
+)
+def test_a_field_sent_as_a_header_with_a_line_break_is_refused_not_retried(
+    harness, lambda_context, field, value
+):
+    event = load_event("queue-message-async")
+    record = event["Records"][0]
+    message = json.loads(record["body"])
+    if field == "inputLocation":
+        del message["body"]
+    record["body"] = json.dumps({**message, field: value})
+
+    response = queue.handler(event, lambda_context)
+
+    [reply] = harness.replies()
+    assert failed_ids(response) == []
+    assert reply["status"] == "failed"
+    assert reply["error"]["code"] == "ValidationError"
+    assert reply["error"]["message"].startswith(f"{field}:")

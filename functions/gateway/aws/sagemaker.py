@@ -9,7 +9,10 @@ from botocore.exceptions import (
     ClientError,
     ConnectionError,
     ConnectTimeoutError,
+    HTTPClientError,
+    IncompleteReadError,
     ReadTimeoutError,
+    ResponseStreamingError,
 )
 
 from gateway.aws import clients
@@ -106,7 +109,12 @@ class SageMakerRuntime:
             raise errors.ModelTimeoutError(
                 self._read_timeout, request.endpoint
             ) from error
-        except (ConnectTimeoutError, ConnectionError) as error:
+        except (ResponseStreamingError, IncompleteReadError) as error:
+            # The model answered; its answer broke off on the way.
+            raise errors.UpstreamFailureError() from error
+        except (ConnectTimeoutError, ConnectionError, HTTPClientError) as error:
+            # Not connected, or the connection closed under the request (a pooled
+            # one SageMaker closed as it was reused): the caller may try again.
             raise errors.ServiceUnavailableError() from error
 
         return InvocationResult(
@@ -139,7 +147,7 @@ class SageMakerRuntime:
             raise _translate(error, request.endpoint) from error
         except ReadTimeoutError as error:
             raise errors.UpstreamFailureError() from error
-        except (ConnectTimeoutError, ConnectionError) as error:
+        except (ConnectTimeoutError, ConnectionError, HTTPClientError) as error:
             raise errors.ServiceUnavailableError() from error
 
         return AsyncSubmission(

@@ -83,10 +83,12 @@ def _validated(
     return model.model_validate(dict(values))
 
 
-def serve_invocation(event: dict[str, Any], context: "LambdaContext") -> HttpAnswer:
+def serve_invocation(
+    event: dict[str, Any], context: "LambdaContext", cold_start: bool = False
+) -> HttpAnswer:
     """The sync route, straight from the proxy event."""
     endpoint = (event.get("pathParameters") or {}).get("endpoint") or ""
-    request_keys.note(event, context, endpoint)
+    request_keys.note(event, context, endpoint, cold_start)
     try:
         headers = read_headers(event, InvocationHeaders)
         request_keys.inference_id = headers.inference_id
@@ -106,14 +108,19 @@ def serve_invocation(event: dict[str, Any], context: "LambdaContext") -> HttpAns
 @traced
 def handler(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
     """Entry point of the HTTP API function."""
+    cold_start = request_keys.cold_start()
     if event.get("resource") == INVOKE_RESOURCE and event.get("httpMethod") == "POST":
-        return serve_invocation(event, context).to_proxy()
-    return resolve(event, context)
+        return serve_invocation(event, context, cold_start).to_proxy()
+    return resolve(event, context, cold_start)
 
 
 @logger.inject_lambda_context(clear_state=True)
-def resolve(event: dict[str, Any], context: "LambdaContext") -> dict[str, Any]:
+def resolve(
+    event: dict[str, Any], context: "LambdaContext", cold_start: bool = False
+) -> dict[str, Any]:
     """Every route but the sync one, through Powertools' resolver."""
+    # Powertools counts the events of its decorated handlers only: the process's is ours.
+    logger.append_keys(cold_start=cold_start)
     logger.set_correlation_id(_request_id(event))
 
     from gateway.handlers import api_routes  # noqa: PLC0415 - see the module docstring

@@ -85,8 +85,13 @@ def header_values(
         proper = canonical.get(name.lower())
         if proper is None or not values:
             continue
+        # API Gateway sends text in lists; a hand-made event may not.
+        if not isinstance(values, list):
+            raise errors.RequestValidationError(proper, "must be text")
         if len(values) > 1 or proper in found:
             raise errors.RequestValidationError(proper, "given more than once")
+        if not isinstance(values[0], str):
+            raise errors.RequestValidationError(proper, "must be text")
         found[proper] = values[0]
     return tuple(found.items())
 

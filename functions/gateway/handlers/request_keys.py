@@ -30,19 +30,28 @@ class RequestKeys(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._request: tuple[dict[str, Any], LambdaContext, str, int] | None = None
-        self._served = itertools.count()
+        self._request: tuple[dict[str, Any], LambdaContext, str, bool] | None = None
+        self._events = itertools.count()
         self.inference_id: str | None = None
 
     def install(self, logger: "Logger") -> None:
         """Filter the records of ``logger`` and of its children."""
         logger.registered_handler.addFilter(self)
 
+    def cold_start(self) -> bool:
+        """Count an event of this process, whatever its route; tell whether it is the
+        process's first (Powertools keeps its own count, of decorated handlers only)."""
+        return next(self._events) == 0 and not _PROVISIONED
+
     def note(
-        self, event: dict[str, Any], context: "LambdaContext", endpoint: str
+        self,
+        event: dict[str, Any],
+        context: "LambdaContext",
+        endpoint: str,
+        cold_start: bool,
     ) -> None:
         """A request starts: records written from now on carry its keys."""
-        self._request = (event, context, endpoint, next(self._served))
+        self._request = (event, context, endpoint, cold_start)
         self.inference_id = None
 
     def forget(self) -> None:
@@ -60,10 +69,10 @@ class RequestKeys(logging.Filter):
         """The keys of the request being served, as ``inject_lambda_context`` names them."""
         if self._request is None:
             return {}
-        event, context, endpoint, served = self._request
+        event, context, endpoint, cold_start = self._request
         request_id = (event.get("requestContext") or {}).get("requestId")
         return {
-            "cold_start": served == 0 and not _PROVISIONED,
+            "cold_start": cold_start,
             "function_name": context.function_name,
             "function_memory_size": context.memory_limit_in_mb,
             "function_arn": context.invoked_function_arn,

@@ -18,8 +18,9 @@ from gateway.models.inference import (
     TargetModel,
 )
 
+# Sent as a header: printable ASCII to the end, as SageMaker's pattern has it.
 S3Uri = Annotated[
-    str, Field(max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,62}/.+")
+    str, Field(max_length=1024, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,62}/[\x20-\x7e]+$")
 ]
 CallbackUrl = Annotated[str, Field(min_length=1, max_length=2048)]
 

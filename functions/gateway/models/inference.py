@@ -66,7 +66,13 @@ ComponentName = Annotated[
 SessionId = Annotated[
     str, Field(max_length=256, pattern=r"^(NEW_SESSION)$|^[a-zA-Z0-9](-*[a-zA-Z0-9])*$")
 ]
-ExplanationsFilter = Annotated[str, Field(min_length=1, max_length=64)]
+ExplanationsFilter = Annotated[
+    str,
+    Field(
+        min_length=1, max_length=64, json_schema_extra={"pattern": HEADER_TEXT_PATTERN}
+    ),
+    AfterValidator(_ascii_only),
+]
 
 
 class InvocationRequest(NamedTuple):
