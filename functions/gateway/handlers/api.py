@@ -25,6 +25,7 @@ from gateway.handlers.http_errors import (
 from gateway.handlers.http_io import (
     HttpAnswer,
     answer_headers,
+    api_request_id,
     binary_answer,
     header_values,
     request_body,
@@ -121,14 +122,9 @@ def resolve(
     """Every route but the sync one, through Powertools' resolver."""
     # Powertools counts the events of its decorated handlers only: the process's is ours.
     logger.append_keys(cold_start=cold_start)
-    logger.set_correlation_id(_request_id(event))
+    logger.set_correlation_id(api_request_id(event))
 
     from gateway.handlers import api_routes  # noqa: PLC0415 - see the module docstring
 
     answer: dict[str, Any] = api_routes.app.resolve(event, context)
     return answer
-
-
-def _request_id(event: dict[str, Any]) -> str | None:
-    request_id = (event.get("requestContext") or {}).get("requestId")
-    return str(request_id) if request_id is not None else None

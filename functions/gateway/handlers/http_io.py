@@ -96,6 +96,12 @@ def header_values(
     return tuple(found.items())
 
 
+def api_request_id(event: dict[str, Any]) -> str | None:
+    """API Gateway's id of the request, the correlation id of its logs."""
+    request_id = (event.get("requestContext") or {}).get("requestId")
+    return str(request_id) if request_id is not None else None
+
+
 def base_url(event: dict[str, Any]) -> str:
     """The URL the client called the API at, stage or base path included."""
     headers = {

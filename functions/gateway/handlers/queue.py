@@ -11,7 +11,6 @@ import json
 import random
 import re
 from dataclasses import dataclass
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -41,8 +40,6 @@ from gateway.models.settings import get_settings
 from gateway.models.sqs import SqsEvent, SqsRecord
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
-
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 MAX_BACKOFF_SECONDS = 60
@@ -51,18 +48,6 @@ MAX_BACKOFF_SECONDS = 60
 _REQUEST_ID = re.compile(r"[\x21-\x7e]{1,128}")
 logger = Logger()
 settings = get_settings()
-
-
-@cache
-def executor() -> "Executor":
-    """The threads a batch of several requests runs on, made for the first such batch.
-
-    A batch of one runs in the handler's own thread, and a function whose first
-    batch holds one message starts without importing them (about 4 ms).
-    """
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - see above
-
-    return ThreadPoolExecutor(max_workers=settings.queue_concurrency)
 
 
 class TooDeepError(ValueError):
@@ -114,7 +99,7 @@ def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
         return process_batch(
             batch,
             handle,
-            executor() if len(batch.records) > 1 else None,
+            settings.queue_concurrency,
             expected=(RetryLaterError, RequestInProgressError),
         )
     finally:

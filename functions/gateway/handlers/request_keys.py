@@ -15,6 +15,8 @@ import logging
 import os
 from typing import TYPE_CHECKING, Any
 
+from gateway.handlers.http_io import api_request_id
+
 if TYPE_CHECKING:
     from aws_lambda_powertools import Logger
     from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -70,14 +72,13 @@ class RequestKeys(logging.Filter):
         if self._request is None:
             return {}
         event, context, endpoint, cold_start = self._request
-        request_id = (event.get("requestContext") or {}).get("requestId")
         return {
             "cold_start": cold_start,
             "function_name": context.function_name,
             "function_memory_size": context.memory_limit_in_mb,
             "function_arn": context.invoked_function_arn,
             "function_request_id": context.aws_request_id,
-            "correlation_id": str(request_id) if request_id is not None else None,
+            "correlation_id": api_request_id(event),
             "endpoint": endpoint,
             "inference_id": self.inference_id,
         }

@@ -10,7 +10,6 @@ one after another three such deliveries outlasted the function's 90 s, so the wh
 batch came back minutes later.
 """
 
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -25,8 +24,6 @@ from gateway.models.settings import get_settings
 from gateway.models.sqs import SqsEvent, SqsRecord
 
 if TYPE_CHECKING:
-    from concurrent.futures import Executor
-
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 # The results queue's batch size (template.yaml): every notification has a thread.
@@ -34,14 +31,6 @@ RESULTS_BATCH_SIZE = 10
 
 logger = Logger()
 settings = get_settings()
-
-
-@cache
-def executor() -> "Executor":
-    """The threads a batch of several notifications runs on, made for the first one."""
-    from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415 - a batch of one needs none
-
-    return ThreadPoolExecutor(max_workers=RESULTS_BATCH_SIZE)
 
 
 def handle_message(record: SqsRecord) -> None:
@@ -82,5 +71,4 @@ def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
     """Entry point of the results function: the batch's notifications side by side."""
     batch = SqsEvent.model_validate(event)
     services.result_services()  # made once, before any thread needs it
-    threads = executor() if len(batch.records) > 1 else None
-    return process_batch(batch, handle_message, threads)
+    return process_batch(batch, handle_message, RESULTS_BATCH_SIZE)
