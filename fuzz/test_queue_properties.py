@@ -872,7 +872,7 @@ def assert_refusals_say_why(deliveries: list[Delivery], told: list[Told]) -> Non
                 codes = Counter(
                     t.code
                     for t in told
-                    if t.where == "request dead letters" and t.source == s.request_id
+                    if t.where == "request dead letters" and t.request_id == s.request_id
                 )
                 assert codes["CallbackRefused"] == 1, (h.describe(), codes)
 
