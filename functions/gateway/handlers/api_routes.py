@@ -85,6 +85,8 @@ def invoke_async(endpoint: Annotated[str, Path(description=ENDPOINT)]) -> Respon
 @app.get(
     "/inferences/<inferenceId>",
     summary="Describe an async inference",
+    description="Only the IAM principal that submitted the inference sees it; "
+    "to any other it is InferenceNotFound, as an id never submitted.",
     operation_id="DescribeInference",
 )
 def describe_inference(
