@@ -4,11 +4,13 @@ Name resolution and the transport are stubs in every test here: a refused addres
 is at most recorded, so even a broken guard could not send a packet.
 """
 
+import contextlib
 import hashlib
 import hmac
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
@@ -747,3 +749,36 @@ def test_empty_secret_is_rejected_before_anything_is_sent() -> None:
         sender.send("https://hooks.example.test/cb", PAYLOAD, idempotency_key=KEY)
 
     assert transport.sent == []
+
+
+class TricklingReceiver(SocketPairReceiver):
+    """Reads the request, then answers one header line at a time, each in good time."""
+
+    def __init__(self, lines: int, every: float) -> None:
+        self.lines = lines
+        self.every = every
+        super().__init__(b"")
+
+    def _serve(self) -> None:
+        with self.server:
+            self.server.settimeout(5)
+            while PAYLOAD not in self.request:
+                self.request += self.server.recv(65536)
+            with contextlib.suppress(OSError):  # the client gives up first
+                self.server.sendall(b"HTTP/1.1 200 OK\r\n")
+                for number in range(self.lines):
+                    time.sleep(self.every)
+                    self.server.sendall(f"X-Line-{number}: slow\r\n".encode())
+                self.server.sendall(b"\r\n")
+
+
+def test_an_answer_must_come_in_time_however_slowly_its_bytes_trickle() -> None:
+    # Every line comes well within the read timeout, the whole answer long after it.
+    receiver = TricklingReceiver(lines=40, every=0.1)
+    transport = HttpClientTransport(connect=receiver.connect)
+    target = pinned_target("http", 8080)
+
+    with pytest.raises(TimeoutError):
+        transport(target, {"Host": target.authority}, PAYLOAD, Timeouts(3.0, read=0.5))
+
+    receiver.finish()

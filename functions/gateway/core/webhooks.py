@@ -9,6 +9,7 @@ between the check and the connection (DNS rebinding) reaches nothing private.
 import hashlib
 import hmac
 import http.client
+import io
 import ipaddress
 import random
 import re
@@ -17,7 +18,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
@@ -129,7 +130,8 @@ class WebhookTarget:
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Seconds to wait for a connection, and for each read of the answer."""
+    """Seconds to wait for a connection, and for the answer (status and headers) in
+    all, however slowly its bytes come."""
 
     connect: float
     read: float
@@ -285,9 +287,9 @@ class HttpClientTransport:
         timeouts: Timeouts,
     ) -> WebhookResponse:
         """Send one POST and return the status and headers of the answer."""
-        # NOTE: the read timeout bounds each wait for data, not the whole answer; a
-        # receiver trickling bytes is bounded only by the function's own timeout.
-        connection = _PinnedConnection(target, self._open(target, timeouts))
+        connection = _PinnedConnection(
+            target, _AnswerWithin(self._open(target, timeouts), timeouts.read)
+        )
         try:
             connection.request("POST", target.path, body=body, headers=dict(headers))
             answer = connection.getresponse()
@@ -324,12 +326,54 @@ class HttpClientTransport:
 class _PinnedConnection(http.client.HTTPConnection):
     """An HTTP connection over a socket connected to the checked address."""
 
-    def __init__(self, target: WebhookTarget, connection: socket.socket) -> None:
+    def __init__(self, target: WebhookTarget, connection: "_AnswerWithin") -> None:
         super().__init__(target.host, target.port)
         self._pinned = connection
 
     def connect(self) -> None:
         self.sock = self._pinned
+
+
+class _AnswerWithin:
+    """A connected socket whose answer must come within a time in all.
+
+    A socket's timeout bounds each wait for data: a receiver sending a header line
+    every few seconds would hold a delivery, and the batch it belongs to, until the
+    function's own timeout. The answer's reader (``makefile``, which http.client
+    calls once the request is sent) gives each wait only what is left.
+    """
+
+    def __init__(self, connection: socket.socket, seconds: float) -> None:
+        self._connection = connection
+        self._seconds = seconds
+
+    def sendall(self, data: bytes) -> None:
+        self._connection.sendall(data)
+
+    def makefile(self, mode: str) -> io.BufferedReader:
+        deadline = time.monotonic() + self._seconds
+        return io.BufferedReader(_ReaderUntil(self._connection, deadline))
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class _ReaderUntil(io.RawIOBase):
+    """Reads a socket until a deadline, then times out."""
+
+    def __init__(self, connection: socket.socket, deadline: float) -> None:
+        self._connection = connection
+        self._deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("the receiver did not answer in time")
+        self._connection.settimeout(left)
+        return self._connection.recv_into(buffer)
 
 
 @dataclass(frozen=True)
