@@ -727,6 +727,24 @@ def test_every_session_of_the_submitting_role_sees_its_inference(flow, lambda_co
     assert other_role["statusCode"] == 404
 
 
+@pytest.mark.parametrize(
+    ("submitter", "reader"),
+    [
+        ("123456789012:alice", "123456789012:mallory"),  # federated users
+        ("123456789012:alice", "123456789012"),  # and their account's root
+        ("AIDAEXAMPLECALLER", "AIDAEXAMPLECALLER:extra"),
+    ],
+)
+def test_only_an_assumed_role_loses_its_session_name(
+    flow, lambda_context, submitter, reader
+):
+    flow.sagemaker.names.append(name_of("results-output-put"))
+    inference_id = submitted_by(flow, submitter, lambda_context)
+
+    assert describe(inference_id, lambda_context, caller=reader)["statusCode"] == 404
+    assert describe(inference_id, lambda_context, caller=submitter)["statusCode"] == 200
+
+
 def test_an_inference_submitted_without_a_known_caller_is_shown_to_any(
     flow, lambda_context
 ):

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from gateway.aws import claims, clients, queues, records, storage
@@ -674,3 +675,88 @@ def test_a_field_sent_as_a_header_with_a_line_break_is_refused_not_retried(
     assert reply["status"] == "failed"
     assert reply["error"]["code"] == "ValidationError"
     assert reply["error"]["message"].startswith(f"{field}:")
+
+
+def test_a_request_kept_in_the_dead_letters_is_the_message_as_sent(
+    harness, lambda_context
+):
+    event = load_event("queue-message-sync")
+    message = json.loads(event["Records"][0]["body"])
+    del message["replyTo"]
+    # Sent as UTF-8; escaped again as JSON it would be larger than the message.
+    message.update(body="推論" * 1000, customAttributes="status=400")
+    event["Records"][0]["body"] = json.dumps(message, ensure_ascii=False)
+
+    response = queue.handler(event, lambda_context)
+
+    [kept] = harness.dead_letters()
+    assert failed_ids(response) == []
+    assert kept["Body"] == event["Records"][0]["body"]
+    assert kept["MessageAttributes"]["code"]["StringValue"] == "ModelError"
+
+
+def test_a_reason_sqs_could_not_carry_is_kept_all_the_same(
+    harness, lambda_context, monkeypatch
+):
+    event = load_event("queue-message-sync")
+    message = json.loads(event["Records"][0]["body"])
+    del message["replyTo"]
+    event["Records"][0]["body"] = json.dumps({**message, "\x01odd": 1})
+    send = harness.sqs.send_message
+
+    def send_as_sqs_would(**params: Any) -> Any:
+        # SQS refuses characters outside XML's in attribute values; moto does not.
+        values = [a["StringValue"] for a in params.get("MessageAttributes", {}).values()]
+        if any("\x01" in value for value in values):
+            raise AssertionError(f"SQS would refuse {values}")
+        return send(**params)
+
+    monkeypatch.setattr(harness.sqs, "send_message", send_as_sqs_would)
+
+    response = queue.handler(event, lambda_context)
+
+    [kept] = harness.dead_letters()
+    assert failed_ids(response) == []
+    assert kept["MessageAttributes"]["code"]["StringValue"] == "ValidationError"
+    assert "\ufffdodd" in kept["MessageAttributes"]["reason"]["StringValue"]
+
+
+def test_a_message_handed_back_is_logged_with_its_id(
+    harness, lambda_context, monkeypatch
+):
+    logs_written = io.StringIO()
+    monkeypatch.setattr(queue.logger.registered_handler, "stream", logs_written)
+    event = load_event("queue-batch-throttled")
+
+    response = queue.handler(event, lambda_context)
+
+    retried = [
+        json.loads(line)
+        for line in logs_written.getvalue().splitlines()
+        if '"message will be retried"' in line
+    ]
+    assert [line.get("message_id") for line in retried] == failed_ids(response) != []
+
+
+def test_a_failure_of_the_gateways_own_services_is_retried_then_answered(
+    harness, lambda_context, monkeypatch
+):
+    def throttled(record: Any) -> None:
+        error = {"Error": {"Code": "ProvisionedThroughputExceededException"}}
+        raise ClientError(error, "PutItem")
+
+    inferences = services.queue_services().async_services.records
+    monkeypatch.setattr(inferences, "create", throttled)
+    first = load_event("queue-message-async")
+    last = load_event("queue-message-async")
+    last["Records"][0]["attributes"]["ApproximateReceiveCount"] = str(
+        SETTINGS.request_max_receive_count
+    )
+
+    handed_back = queue.handler(first, lambda_context)
+    answered = queue.handler(last, lambda_context)
+
+    [reply] = harness.replies()
+    assert failed_ids(handed_back) == [first["Records"][0]["messageId"]]
+    assert failed_ids(answered) == []
+    assert (reply["status"], reply["error"]["code"]) == ("failed", "InternalFailure")

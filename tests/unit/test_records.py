@@ -63,3 +63,27 @@ def test_object_that_landed_before_its_link_is_returned_to_replay(inferences):
     early = inferences.link_submission("inf-1", OUTPUT, FAILURE, now=3)
 
     assert early == [FAILURE]
+
+
+def test_a_late_failure_of_an_earlier_submission_leaves_a_newer_record_alone(
+    inferences,
+):
+    inferences.fail_submission("inf-1", "ThrottlingException", now=2, created_at=1)
+    newer = InferenceRecord(
+        inference_id="inf-1",
+        endpoint="echo",
+        status=Status.PENDING,
+        created_at=3,
+        updated_at=3,
+        request_ttl_seconds=60,
+        invocation_timeout_seconds=60,
+        delivery=Delivery.NONE,
+    )
+    inferences.create(newer)
+
+    # The first failure's write, retried by botocore, lands again.
+    inferences.fail_submission("inf-1", "ThrottlingException", now=4, created_at=1)
+
+    record = inferences.get("inf-1")
+    assert record is not None
+    assert (record.status, record.created_at) == (Status.PENDING, 3)

@@ -1,5 +1,6 @@
 """SQS: replies to callers, dead letters, and results replayed to the results queue."""
 
+import re
 from typing import TYPE_CHECKING, cast
 
 from botocore.config import Config
@@ -30,7 +31,7 @@ class MessageQueues:
     ) -> str:
         """Send one message and return its id; FIFO queues get one group per sender."""
         message_attributes = {
-            name: {"DataType": "String", "StringValue": value}
+            name: {"DataType": "String", "StringValue": _sqs_text(value)}
             for name, value in (attributes or {}).items()
             if value
         }
@@ -48,3 +49,12 @@ class MessageQueues:
         self.client.change_message_visibility(
             QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=seconds
         )
+
+
+# What SQS takes in a message or an attribute: XML's characters (its documented rule).
+_NOT_SQS_TEXT = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _sqs_text(value: str) -> str:
+    """An attribute value SQS accepts: what it refuses becomes U+FFFD."""
+    return _NOT_SQS_TEXT.sub("\ufffd", value)

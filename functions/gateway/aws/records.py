@@ -165,10 +165,13 @@ class InferenceRecords:
         inference_id = item.get("inferenceId")
         return str(inference_id) if inference_id is not None else None
 
-    def fail_submission(self, inference_id: str, reason: str, now: int) -> None:
-        """Mark a record failed because SageMaker refused it at submission; its id
-        may be used again (:meth:`create`)."""
-        # A result that finished it first stands.
+    def fail_submission(
+        self, inference_id: str, reason: str, now: int, created_at: int
+    ) -> None:
+        """Mark the record a submission created (``created_at``) failed because
+        SageMaker refused it; its id may be used again (:meth:`create`)."""
+        # A result that finished it first stands, and so does a record made since by
+        # a new submission under the same id (a retried write may land late).
         with contextlib.suppress(_ConflictError):
             self._update(
                 inference_id,
@@ -179,9 +182,10 @@ class InferenceRecords:
                     ":reason": reason,
                     ":now": now,
                     ":pending": Status.PENDING.value,
+                    ":created": created_at,
                     ":yes": True,
                 },
-                condition="#status = :pending",
+                condition="#status = :pending AND createdAt = :created",
             )
 
     def complete(

@@ -148,10 +148,12 @@ def submit_async(
             )
         )
     except errors.GatewayError as error:
-        services.records.fail_submission(inference_id, error.code, clock())
+        services.records.fail_submission(inference_id, error.code, clock(), created)
         raise
     except Exception:
-        services.records.fail_submission(inference_id, "InternalFailure", clock())
+        services.records.fail_submission(
+            inference_id, "InternalFailure", clock(), created
+        )
         raise
 
     _link(submission, services, settings, clock())
@@ -190,11 +192,14 @@ def replay_event(location: str) -> str:
 
 def principal(caller_id: str | None) -> str | None:
     """The principal an AWS caller id names, the same whether a signed request or a
-    queue message carries it: a role's id without its session (``AROA…:session``),
-    a user's id or an account's as it is. None when there is none."""
+    queue message carries it: an assumed role's id without its session
+    (``AROA…:session``); a user's, a federated user's (``account:name``) or an
+    account's as it is. None when there is none."""
     if not caller_id:
         return None
-    return caller_id.split(":", 1)[0]
+    if caller_id.startswith("AROA"):
+        return caller_id.split(":", 1)[0]
+    return caller_id
 
 
 def get_inference(

@@ -105,6 +105,15 @@ class UpstreamFailureError(GatewayError):
         super().__init__("SageMaker failed to process the request. Retry later.")
 
 
+class GatewayFailureError(GatewayError):
+    """The gateway itself failed (its table, bucket or queues): worth a retry."""
+
+    code = "InternalFailure"
+
+    def __init__(self) -> None:
+        super().__init__("The gateway failed to process the request. Retry later.")
+
+
 class ModelTimeoutError(GatewayError):
     """The model did not answer within the time the synchronous path allows."""
 

@@ -7,6 +7,7 @@ dead-letter queue with the reason.
 """
 
 import base64
+import json
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -125,6 +126,12 @@ class Replier:
     ) -> None:
         """Keep a request no one can be told about, with why it failed, the id of
         the message that carried it and, when it has one, its request id."""
+        from gateway.core.delivery import MAX_PAYLOAD_BYTES  # noqa: PLC0415 - rare path
+
+        size = len(body.encode())
+        if size > MAX_PAYLOAD_BYTES:
+            # With its attributes it would not fit a message: kept without the body.
+            body = json.dumps({"bodyOmitted": True, "size": size})
         attributes = {"reason": reason, "code": code, "sourceMessageId": message_id}
         if request_id is not None:
             attributes["requestId"] = request_id
@@ -181,6 +188,11 @@ def answer_request(
             raise RetryLaterError(error) from error
         reply = failed_reply(request_id, message.endpoint, error)
         return Answer("failed", reply, reply_to)
+    except Exception as error:
+        # The gateway's own services failed (its table throttled, say): retried with
+        # backoff like SageMaker's throttling, and answered on the last receive.
+        logger.exception("request failed in the gateway")
+        raise RetryLaterError(errors.GatewayFailureError()) from error
 
     if reply_to is None:
         # No one to tell: a completed request is only recorded.

@@ -91,6 +91,9 @@ def _succeeds(
     handle: Callable[[SqsRecord], None],
     expected: tuple[type[Exception], ...],
 ) -> bool:
+    """Handle one record. Its log keys (``message_id``, and what the handler adds)
+    are this thread's own, and end with it: the records of a batch run side by side."""
+    logger.thread_safe_append_keys(message_id=record.message_id)
     try:
         handle(record)
     except expected as error:
@@ -100,4 +103,6 @@ def _succeeds(
     except Exception:
         logger.exception("message failed; it will be retried")
         return False
+    finally:
+        logger.thread_safe_clear_keys()
     return True

@@ -84,16 +84,11 @@ def handler(event: dict[str, Any], context: "LambdaContext") -> BatchResponse:
     claim_of = dict(zip(valid, claims.claims, strict=True))
 
     def handle(record: SqsRecord) -> None:
-        # This thread's key, which ends with the record (a batch of one runs here).
-        logger.thread_safe_append_keys(message_id=record.message_id)
-        try:
-            request = requests[id(record)]
-            if isinstance(request, Request):
-                handle_request(record, request, claim_of[id(record)], claims)
-            else:
-                refuse(record, request)
-        finally:
-            logger.thread_safe_clear_keys()
+        request = requests[id(record)]
+        if isinstance(request, Request):
+            handle_request(record, request, claim_of[id(record)], claims)
+        else:
+            refuse(record, request)
 
     try:
         return process_batch(
@@ -155,7 +150,7 @@ def run(record: SqsRecord, request: Request, claim: Claim, claims: BatchClaims) 
             send_or_keep(
                 answer.reply,
                 answer.reply_to,
-                body=json.dumps(request.document),
+                body=record.body,
                 message_id=record.message_id,
             )
     except RetryLaterError as error:

@@ -34,15 +34,6 @@ settings = get_settings()
 
 
 def handle_message(record: SqsRecord) -> None:
-    """Handle one notification; its log keys (this thread's own) end with it."""
-    logger.thread_safe_append_keys(message_id=record.message_id)
-    try:
-        _handle_notification(record)
-    finally:
-        logger.thread_safe_clear_keys()
-
-
-def _handle_notification(record: SqsRecord) -> None:
     """Handle every object-created record of one S3 notification."""
     try:
         notification = S3Notification.model_validate_json(record.body)
