@@ -28,19 +28,21 @@ def inferences() -> Iterator[records.InferenceRecords]:
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
         )
         store = records.InferenceRecords(dynamodb, TABLE, 30)
-        store.create(
-            InferenceRecord(
-                inference_id="inf-1",
-                endpoint="echo",
-                status=Status.PENDING,
-                created_at=1,
-                updated_at=1,
-                request_ttl_seconds=60,
-                invocation_timeout_seconds=60,
-                delivery=Delivery.NONE,
-            )
-        )
+        store.create(pending("inf-1", created_at=1))
         yield store
+
+
+def pending(inference_id: str, created_at: int) -> InferenceRecord:
+    return InferenceRecord(
+        inference_id=inference_id,
+        endpoint="echo",
+        status=Status.PENDING,
+        created_at=created_at,
+        updated_at=created_at,
+        request_ttl_seconds=60,
+        invocation_timeout_seconds=60,
+        delivery=Delivery.NONE,
+    )
 
 
 def test_link_survives_a_failed_transaction(inferences, monkeypatch):
@@ -69,17 +71,7 @@ def test_a_late_failure_of_an_earlier_submission_leaves_a_newer_record_alone(
     inferences,
 ):
     inferences.fail_submission("inf-1", "ThrottlingException", now=2, created_at=1)
-    newer = InferenceRecord(
-        inference_id="inf-1",
-        endpoint="echo",
-        status=Status.PENDING,
-        created_at=3,
-        updated_at=3,
-        request_ttl_seconds=60,
-        invocation_timeout_seconds=60,
-        delivery=Delivery.NONE,
-    )
-    inferences.create(newer)
+    inferences.create(pending("inf-1", created_at=3))
 
     # The first failure's write, retried by botocore, lands again.
     inferences.fail_submission("inf-1", "ThrottlingException", now=4, created_at=1)
