@@ -19,6 +19,7 @@ from moto import mock_aws
 
 from gateway.aws import clients, queues, records, storage
 from gateway.core import errors
+from gateway.core import results as core_results
 from gateway.core.async_jobs import AsyncServices
 from gateway.core.delivery import Deliverer
 from gateway.core.results import ResultServices
@@ -754,3 +755,30 @@ def test_an_inference_submitted_without_a_known_caller_is_shown_to_any(
     assert (
         describe(inference_id, lambda_context, caller="AIDAANYONE")["statusCode"] == 200
     )
+
+
+def test_a_result_delivered_from_its_other_object_carries_the_winners_text(
+    flow, lambda_context, monkeypatch
+):
+    name = name_of("results-output-put")
+    flow.sagemaker.names.append(name)
+    submit(flow, "api-async-invoke", lambda_context)
+    flow.put_result(f"outputs/{name}.out", b"0.5\n", "text/csv")
+    flow.put_result(f"failures/{name}-error.out", b"model failed", "text/plain")
+    output = batch_of_results([name])
+    failure = json.loads(json.dumps(output).replace(".out", "-error.out"))
+    failure = json.loads(json.dumps(failure).replace("outputs/", "failures/"))
+
+    def stop(*args: Any) -> None:
+        raise RuntimeError("the function stopped before delivering")
+
+    # The output finishes the inference; its function stops before delivering.
+    with monkeypatch.context() as stopped:
+        stopped.setattr(core_results, "_deliver", stop)
+        handed_back = results.handler(output, lambda_context)
+    told = results.handler(failure, lambda_context)
+
+    assert handed_back["batchItemFailures"]
+    assert told == {"batchItemFailures": []}
+    [envelope] = flow.receiver.delivered()
+    assert (envelope["status"], envelope["result"]) == ("completed", "0.5\n")

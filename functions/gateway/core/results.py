@@ -133,9 +133,15 @@ def _finish(
         figures = ASYNC_COMPLETED if status is Status.COMPLETED else ASYNC_FAILED
         figures.emit(1, endpoint=record.endpoint)
 
-    # A redelivered notification may carry the other object; the record decides.
+    # The other object finished it (a redelivery, or both handled side by side):
+    # the record decides, and the text is the winner's.
     if finished.result_location != location:
         text = None
+        if finished.status is Status.COMPLETED and finished.result_location:
+            winner = store.describe(
+                finished.result_location, read_up_to=INLINE_RESULT_LIMIT
+            )
+            text = inline_text(winner)
     url = None
     if finished.status is Status.COMPLETED and finished.result_location:
         url = store.presign(finished.result_location, settings.result_url_expiry_seconds)
