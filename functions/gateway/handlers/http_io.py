@@ -5,8 +5,9 @@ hot sync route) or a Powertools ``Response`` (routes served by the resolver).
 """
 
 import binascii
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from gateway.core import errors
 from gateway.models.inference import InvocationResult
@@ -14,14 +15,14 @@ from gateway.models.inference import InvocationResult
 JSON = "application/json"
 
 
-@dataclass(frozen=True, slots=True)
-class HttpAnswer:
-    """Status, headers and body of an answer, body already encoded."""
+class HttpAnswer(NamedTuple):
+    """Status, headers and body of an answer, body already encoded (a named tuple,
+    like the invocation values: one is made for every request)."""
 
     status: int
     content_type: str
     body: str
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = MappingProxyType({})
     base64_encoded: bool = False
 
     def to_proxy(self) -> dict[str, Any]:
@@ -42,7 +43,7 @@ class HttpAnswer:
             status_code=self.status,
             content_type=self.content_type,
             body=self.body,
-            headers=self.headers,
+            headers=dict(self.headers),
         )
         # Encoded here, not by the resolver, which would re-serialise a JSON answer.
         response.base64_encoded = self.base64_encoded
