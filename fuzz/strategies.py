@@ -22,9 +22,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from hypothesis import Phase
 from hypothesis import strategies as st
 
 from offline.stack import SAMPLE_CSV_ROW, OfflineStack
+
+# Shrinking a failure is worth its time; explaining it (which lines it ran) is not.
+PHASES = (Phase.explicit, Phase.generate, Phase.target, Phase.shrink)
 
 ROOT = Path(__file__).resolve().parent.parent
 FUNCTION = "QueueFunction"

@@ -44,7 +44,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from hypothesis import Phase, assume, event, example, given, note, settings
+from hypothesis import assume, event, example, given, note, settings
 
 from fuzz.strategies import (
     FIFO_REPLY_QUEUE,
@@ -52,6 +52,7 @@ from fuzz.strategies import (
     FUNCTION_LOG,
     MOTO_QUEUE,
     NAMED_WEBHOOKS,
+    PHASES,
     REFUSED_QUEUES,
     REFUSED_WEBHOOKS,
     REPLY_QUEUE,
@@ -72,8 +73,6 @@ from gateway.models.messages import QueueMessage
 from offline.stack import OfflineStack
 
 EXAMPLES = 250
-# Shrinking a failure is worth its time; explaining it (which lines it ran) is not.
-PHASES = (Phase.explicit, Phase.generate, Phase.target, Phase.shrink)
 # SQS takes messages of up to 1 MiB; Lambda takes an event of up to 6 MB.
 MAX_MESSAGE_BYTES = 1_048_576
 MAX_EVENT_BYTES = 6_000_000

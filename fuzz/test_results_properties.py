@@ -23,13 +23,14 @@ from typing import Any
 from urllib.parse import quote, quote_plus, unquote_plus
 
 import pytest
-from hypothesis import Phase, event, given, note, settings
+from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
 from fuzz.strategies import (
     FUZZ_BUCKET,
     MISSING_QUEUE,
     MOTO_QUEUE,
+    PHASES,
     RECEIVER,
     REPLY_QUEUE,
     Fill,
@@ -57,8 +58,6 @@ from gateway.models.records import (
 from offline.stack import OfflineStack
 
 EXAMPLES = 100
-# Shrinking a failure is worth its time; explaining it (which lines it ran) is not.
-PHASES = (Phase.explicit, Phase.generate, Phase.target, Phase.shrink)
 
 # Callbacks an inference may have, and how its delivery must end.
 CALLBACKS: dict[str, tuple[Callback | None, Delivery]] = {
