@@ -6,7 +6,11 @@ from gateway.core.errors import EndpointNotAllowedError, PayloadTooLargeError
 from gateway.core.invocation import invoke_sync, is_csv, normalise_csv
 from gateway.models import settings
 from gateway.models.http import InvocationHeaders
-from gateway.models.inference import InvocationRequest, InvocationResult
+from gateway.models.inference import (
+    InvocationOptions,
+    InvocationRequest,
+    InvocationResult,
+)
 
 
 class RecordingRuntime:
@@ -57,7 +61,9 @@ def test_binary_body_is_passed_unchanged():
     body = bytes(range(256)) + b"\r\n"
 
     invoke_sync(
-        InvocationRequest("echo", body, content_type="image/png"), runtime, SETTINGS
+        InvocationRequest("echo", body, InvocationOptions(content_type="image/png")),
+        runtime,
+        SETTINGS,
     )
 
     assert runtime.requests[0].body == body
@@ -101,7 +107,9 @@ def test_headers_become_a_request_field_for_field():
 
     request = headers.to_request("echo", b"1,2\n")
 
-    assert request._asdict() == {"endpoint": "echo", "body": b"1,2\n", **values}
+    assert request.endpoint == "echo"
+    assert request.body == b"1,2\n"
+    assert request.options._asdict() == values
 
 
 def test_csv_is_measured_as_sent_after_its_last_row_is_ended():
@@ -110,7 +118,9 @@ def test_csv_is_measured_as_sent_after_its_last_row_is_ended():
 
     with pytest.raises(PayloadTooLargeError):
         invoke_sync(
-            InvocationRequest("echo", row, content_type="text/csv"), runtime, SETTINGS
+            InvocationRequest("echo", row, InvocationOptions(content_type="text/csv")),
+            runtime,
+            SETTINGS,
         )
 
     assert runtime.requests == []

@@ -49,7 +49,7 @@ class FakeSageMaker:
         with self.lock:
             self.calls.append(request)
             throttled, self.throttle_next = self.throttle_next > 0, self.throttle_next - 1
-        attributes = request.custom_attributes or ""
+        attributes = request.options.custom_attributes or ""
         if throttled or "fault=throttle" in attributes:
             raise errors.ThrottledError()
         if "status=400" in attributes:

@@ -1,7 +1,9 @@
 """SageMaker Runtime behind one small class that speaks the gateway's errors."""
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from functools import lru_cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.config import Config
@@ -21,6 +23,7 @@ from gateway.core.redaction import redact
 from gateway.models.inference import (
     AsyncInvocationRequest,
     AsyncSubmission,
+    InvocationOptions,
     InvocationRequest,
     InvocationResult,
 )
@@ -28,7 +31,7 @@ from gateway.models.inference import (
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker_runtime import SageMakerRuntimeClient
 
-# Parameter names of InvokeEndpoint, by field of InvocationRequest.
+# Parameter names of InvokeEndpoint, by field of InvocationOptions.
 _PARAMETERS = {
     "content_type": "ContentType",
     "accept": "Accept",
@@ -41,9 +44,9 @@ _PARAMETERS = {
     "inference_component": "InferenceComponentName",
     "session_id": "SessionId",
 }
-# The same names in the order of the request's fields after endpoint and body (a
-# field left out of _PARAMETERS fails here, as the module loads).
-_PARAMETER_ORDER = tuple(_PARAMETERS[field] for field in InvocationRequest._fields[2:])
+# The same names in the order of the options' fields (a field left out of
+# _PARAMETERS fails here, as the module loads).
+_PARAMETER_ORDER = tuple(_PARAMETERS[field] for field in InvocationOptions._fields)
 _ASYNC_PARAMETERS = {
     "content_type": "ContentType",
     "accept": "Accept",
@@ -92,15 +95,11 @@ class SageMakerRuntime:
 
     def invoke(self, request: InvocationRequest) -> InvocationResult:
         """Call InvokeEndpoint once and return the model's answer."""
-        params: dict[str, Any] = {
-            name: value
-            for name, value in zip(_PARAMETER_ORDER, request[2:], strict=True)
-            if value is not None
-        }
-
         try:
             response = self.client.invoke_endpoint(
-                EndpointName=request.endpoint, Body=request.body, **params
+                EndpointName=request.endpoint,
+                Body=request.body,
+                **_parameters(request.options),
             )
             body = response["Body"].read()
         except ClientError as error:
@@ -155,6 +154,18 @@ class SageMakerRuntime:
             output_location=response["OutputLocation"],
             failure_location=response["FailureLocation"],
         )
+
+
+@lru_cache(maxsize=256)
+def _parameters(options: InvocationOptions) -> Mapping[str, str]:
+    """InvokeEndpoint's parameters for the options given (once per distinct options)."""
+    return MappingProxyType(
+        {
+            name: value
+            for name, value in zip(_PARAMETER_ORDER, options, strict=True)
+            if value is not None
+        }
+    )
 
 
 def _translate(error: ClientError, endpoint: str) -> errors.GatewayError:

@@ -41,7 +41,7 @@ def invoke_sync(
     if not settings.allows(request.endpoint):
         raise EndpointNotAllowedError(request.endpoint)
 
-    if is_csv(request.content_type):
+    if is_csv(request.options.content_type):
         body = normalise_csv(request.body)
         if body != request.body:
             request = request._replace(body=body)

@@ -19,7 +19,11 @@ from gateway.core import errors
 from gateway.core.callbacks import check_callback
 from gateway.core.content import is_text
 from gateway.core.invocation import ModelRuntime, invoke_sync
-from gateway.models.inference import InvocationRequest, InvocationResult
+from gateway.models.inference import (
+    InvocationOptions,
+    InvocationRequest,
+    InvocationResult,
+)
 from gateway.models.messages import QueueMessage, Reply, ReplyError, ReplyTo
 from gateway.models.records import Callback, CallbackKind
 from gateway.models.settings import Settings
@@ -236,9 +240,7 @@ def failed_reply(request_id: str, endpoint: str, error: errors.GatewayError) -> 
 
 
 def _request(message: QueueMessage) -> InvocationRequest:
-    return InvocationRequest(
-        endpoint=message.endpoint,
-        body=message.payload() or b"",
+    options = InvocationOptions(
         content_type=message.content_type,
         accept=message.accept,
         custom_attributes=message.custom_attributes,
@@ -250,6 +252,7 @@ def _request(message: QueueMessage) -> InvocationRequest:
         inference_component=message.inference_component_name,
         session_id=message.session_id,
     )
+    return InvocationRequest(message.endpoint, message.payload() or b"", options)
 
 
 def _submit(

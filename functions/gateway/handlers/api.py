@@ -68,7 +68,7 @@ def read_headers[Headers: SageMakerHeaders](
     event: dict[str, Any], model: type[Headers]
 ) -> Headers:
     """Validate the SageMaker headers of a request; one sent twice is refused."""
-    return cast(Headers, _validated(model, header_values(event, model.names)))
+    return cast(Headers, _validated(model, header_values(event, model)))
 
 
 @lru_cache(maxsize=256)

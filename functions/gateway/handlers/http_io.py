@@ -6,11 +6,15 @@ hot sync route) or a Powertools ``Response`` (routes served by the resolver).
 
 import binascii
 from collections.abc import Mapping
+from functools import lru_cache
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from gateway.core import errors
 from gateway.models.inference import InvocationResult
+
+if TYPE_CHECKING:
+    from gateway.models.http import SageMakerHeaders
 
 JSON = "application/json"
 
@@ -72,9 +76,9 @@ def request_body(event: dict[str, Any]) -> bytes:
 
 
 def header_values(
-    event: dict[str, Any], canonical: dict[str, str]
+    event: dict[str, Any], model: "type[SageMakerHeaders]"
 ) -> tuple[tuple[str, str], ...]:
-    """The headers named in ``canonical`` (lower case to proper name) and their values.
+    """The headers ``model`` reads, by their proper names, with their values.
 
     A header sent more than once, in any case, is refused.
     """
@@ -82,9 +86,9 @@ def header_values(
     sent = event.get("multiValueHeaders") or {
         name: [value] for name, value in (event.get("headers") or {}).items()
     }
-    for name, values in sent.items():
-        proper = canonical.get(name.lower())
-        if proper is None or not values:
+    for name, proper in _recognised(model, tuple(sent)):
+        values = sent[name]
+        if not values:
             continue
         # API Gateway sends text in lists; a hand-made event may not.
         if not isinstance(values, list):
@@ -95,6 +99,19 @@ def header_values(
             raise errors.RequestValidationError(proper, "must be text")
         found[proper] = values[0]
     return tuple(found.items())
+
+
+@lru_cache(maxsize=256)
+def _recognised(
+    model: "type[SageMakerHeaders]", sent: tuple[str, ...]
+) -> tuple[tuple[str, str], ...]:
+    """The names among ``sent`` that ``model`` reads, each with its proper spelling.
+
+    Worked out once per set of names: a client sends the same ones every time, and
+    most are not SageMaker's (Host, Authorization, X-Forwarded-For...).
+    """
+    names = model.names
+    return tuple((name, names[name.lower()]) for name in sent if name.lower() in names)
 
 
 def api_request_id(event: dict[str, Any]) -> str | None:

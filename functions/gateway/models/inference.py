@@ -75,11 +75,13 @@ ExplanationsFilter = Annotated[
 ]
 
 
-class InvocationRequest(NamedTuple):
-    """One invocation of a SageMaker endpoint."""
+class InvocationOptions(NamedTuple):
+    """How to invoke an endpoint: all of an invocation but where and what.
 
-    endpoint: str
-    body: bytes
+    Hashable and shared: a client sends the same headers with every request, so the
+    same options serve them all, and what is derived from options is worked out once.
+    """
+
     content_type: str | None = None
     accept: str | None = None
     custom_attributes: str | None = None
@@ -90,6 +92,14 @@ class InvocationRequest(NamedTuple):
     enable_explanations: str | None = None
     inference_component: str | None = None
     session_id: str | None = None
+
+
+class InvocationRequest(NamedTuple):
+    """One invocation of a SageMaker endpoint."""
+
+    endpoint: str
+    body: bytes
+    options: InvocationOptions = InvocationOptions()
 
 
 class AsyncInvocationRequest(NamedTuple):
