@@ -1,4 +1,5 @@
-"""The mended moto: a cancelled transaction still leaves its items as they were."""
+"""The mended moto: a cancelled transaction still leaves its items as they were, and a
+condition parsed once is judged afresh against each item and each set of values."""
 
 from collections.abc import Iterator
 from typing import Any
@@ -7,6 +8,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.models import DynamoDBBackend
 
 from offline.moto_server import dynamodb_mended
@@ -97,11 +99,56 @@ def test_transaction_that_holds_is_applied_whole(dynamodb: Any) -> None:
     assert item(dynamodb, "new") == {"pk": {"S": "new"}}
 
 
+def claim(pk: str, now: int) -> dict[str, Any]:
+    """A put allowed where the item is missing or has lapsed, as the gateway claims."""
+    return {
+        "Put": {
+            "TableName": TABLE,
+            "Item": {"pk": {"S": pk}, "until": {"N": str(now + 10)}},
+            "ConditionExpression": "attribute_not_exists(pk) OR #until < :now",
+            "ExpressionAttributeNames": {"#until": "until"},
+            "ExpressionAttributeValues": {":now": {"N": str(now)}},
+            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+        }
+    }
+
+
+def test_one_condition_is_judged_for_each_item_and_each_value(dynamodb: Any) -> None:
+    dynamodb.transact_write_items(TransactItems=[claim("held", 100)])
+
+    # Same expression, names and values for every item: one of them stands in the way.
+    with pytest.raises(ClientError) as cancelled:
+        dynamodb.transact_write_items(
+            TransactItems=[claim("first", 105), claim("held", 105), claim("last", 105)]
+        )
+    reasons = [r["Code"] for r in cancelled.value.response["CancellationReasons"]]
+    assert reasons == ["None", "ConditionalCheckFailed", "None"]
+    assert item(dynamodb, "first") is None
+
+    # The same expression with a later value: the claim on "held" has lapsed.
+    dynamodb.transact_write_items(TransactItems=[claim("first", 111), claim("held", 111)])
+    assert item(dynamodb, "held") == {"pk": {"S": "held"}, "until": {"N": "121"}}
+
+
+def test_an_invalid_condition_fails_as_in_moto_every_time(dynamodb: Any) -> None:
+    broken = claim("any", 1)
+    broken["Put"]["ConditionExpression"] = "attribute_not_exists(pk) OR"
+
+    for _ in range(2):  # a parse that failed is not kept
+        with pytest.raises(ValueError, match="Bad OR expression"):
+            dynamodb.transact_write_items(TransactItems=[broken])
+    assert item(dynamodb, "any") is None
+
+
 def test_mends_are_undone_when_the_block_ends() -> None:
     original = DynamoDBBackend.transact_write_items
+    original_parse = ConditionExpressionParser.parse
 
     with dynamodb_mended():
         mended = DynamoDBBackend.transact_write_items
+        mended_parse = ConditionExpressionParser.parse
 
     assert mended is not original
+    assert mended_parse is not original_parse
     assert DynamoDBBackend.transact_write_items is original
+    assert ConditionExpressionParser.parse is original_parse
