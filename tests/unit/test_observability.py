@@ -48,7 +48,7 @@ def test_a_record_without_an_endpoint_has_only_the_service(capsys):
     assert "endpoint" not in record
 
 
-@pytest.mark.parametrize("endpoint", ['100%-"odd"\\name', "%d%r%s", "plain"])
+@pytest.mark.parametrize("endpoint", ['100%-"odd"\\name', "%d%r%s", "{a!r}{}", "plain"])
 def test_any_endpoint_name_is_written_as_json_text(capsys, endpoint):
     Figures(("Invocations", COUNT)).emit(1, endpoint=endpoint)
 
@@ -57,9 +57,9 @@ def test_any_endpoint_name_is_written_as_json_text(capsys, endpoint):
     assert record["Invocations"] == [1.0]
 
 
-def test_records_stay_right_past_the_templates_kept(capsys):
+def test_records_stay_right_past_the_lines_kept(capsys):
     figures = Figures(("Invocations", COUNT))
-    names = [f"endpoint-{index}" for index in range(observability._MAX_TEMPLATES + 5)]
+    names = [f"endpoint-{index}" for index in range(observability._MAX_LINES + 5)]
 
     for name in names + names[:3]:
         figures.emit(1, endpoint=name)
@@ -72,3 +72,10 @@ def test_a_failed_write_never_fails_the_caller(monkeypatch):
     monkeypatch.setattr(observability.sys, "stdout", None)
 
     figures.emit(1, endpoint="echo")
+
+
+def test_a_record_holds_one_or_two_figures():
+    with pytest.raises(ValueError, match="one or two"):
+        Figures()
+    with pytest.raises(ValueError, match="one or two"):
+        Figures(("A", COUNT), ("B", COUNT), ("C", COUNT))
