@@ -101,15 +101,11 @@ def test_settings_read_allowlist_and_timeout_from_environment(monkeypatch):
     assert loaded.sync_timeout_seconds == 3
 
 
-def test_headers_become_a_request_field_for_field():
+def test_headers_become_invocation_options_field_for_field():
     values = {name: f"value-of-{name}" for name in InvocationHeaders.model_fields}
     headers = InvocationHeaders.model_construct(**values)
 
-    request = headers.to_request("echo", b"1,2\n")
-
-    assert request.endpoint == "echo"
-    assert request.body == b"1,2\n"
-    assert request.options._asdict() == values
+    assert headers.options._asdict() == values
 
 
 def test_csv_is_measured_as_sent_after_its_last_row_is_ended():

@@ -9,7 +9,7 @@ model call.
 """
 
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from pydantic import ValidationError
@@ -24,15 +24,15 @@ from gateway.handlers.http_errors import (
 )
 from gateway.handlers.http_io import (
     HttpAnswer,
-    answer_headers,
     api_request_id,
-    binary_answer,
     header_values,
+    invocation_answer,
     request_body,
 )
 from gateway.handlers.request_keys import RequestKeys
 from gateway.handlers.tracing import traced
 from gateway.models.http import InvocationHeaders, SageMakerHeaders
+from gateway.models.inference import InvocationRequest
 from gateway.models.settings import get_settings
 
 if TYPE_CHECKING:
@@ -51,30 +51,26 @@ sagemaker = services.sagemaker_runtime()
 
 def invoke_endpoint(endpoint: str, headers: InvocationHeaders, body: bytes) -> HttpAnswer:
     """Invoke a model and answer with its output, as SageMaker Runtime does."""
-    request = headers.to_request(endpoint, body)
+    request = InvocationRequest(endpoint, body, headers.options)
 
     result = invoke_sync(request, sagemaker, settings)
     if len(result.body) > MAX_ANSWER_BYTES:
         raise errors.AnswerTooLargeError(len(result.body), MAX_ANSWER_BYTES, endpoint)
-
-    return binary_answer(
-        result.body,
-        content_type=result.content_type or "application/octet-stream",
-        headers=answer_headers(result),
-    )
+    return invocation_answer(result)
 
 
 def read_headers[Headers: SageMakerHeaders](
     event: dict[str, Any], model: type[Headers]
 ) -> Headers:
     """Validate the SageMaker headers of a request; one sent twice is refused."""
-    return cast(Headers, _validated(model, header_values(event, model)))
+    headers: Headers = _validated(model, header_values(event, model))
+    return headers
 
 
 @lru_cache(maxsize=256)
-def _validated(
-    model: type[SageMakerHeaders], values: tuple[tuple[str, str], ...]
-) -> SageMakerHeaders:
+def _validated[Headers: SageMakerHeaders](
+    model: type[Headers], values: tuple[tuple[str, str], ...]
+) -> Headers:
     """Validate headers once for all the requests that send the same ones.
 
     A client sends the same Content-Type and Accept on every call; validating them

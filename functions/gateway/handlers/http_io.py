@@ -54,12 +54,6 @@ class HttpAnswer(NamedTuple):
         return response
 
 
-def binary_answer(body: bytes, content_type: str, headers: dict[str, str]) -> HttpAnswer:
-    """Answer with bytes that leave byte for byte, whatever their content type."""
-    encoded = binascii.b2a_base64(body, newline=False).decode()
-    return HttpAnswer(200, content_type, encoded, headers, base64_encoded=True)
-
-
 def json_answer(
     body: str, status: int = 200, headers: dict[str, str] | None = None
 ) -> HttpAnswer:
@@ -134,12 +128,22 @@ def base_url(event: dict[str, Any]) -> str:
     return f"{scheme}://{host}{prefix}"
 
 
-def answer_headers(result: InvocationResult) -> dict[str, str]:
-    """SageMaker's answer headers that the model's caller may rely on."""
-    headers = {
-        "X-Amzn-Invoked-Production-Variant": result.invoked_variant,
-        "X-Amzn-SageMaker-Custom-Attributes": result.custom_attributes,
-        "X-Amzn-SageMaker-New-Session-Id": result.new_session_id,
-        "X-Amzn-SageMaker-Closed-Session-Id": result.closed_session_id,
-    }
-    return {name: value for name, value in headers.items() if value is not None}
+def invocation_answer(result: InvocationResult) -> HttpAnswer:
+    """The model's output byte for byte, whatever its content type, with SageMaker's
+    answer headers that the model's caller may rely on."""
+    headers: dict[str, str] = {}
+    if result.invoked_variant is not None:
+        headers["X-Amzn-Invoked-Production-Variant"] = result.invoked_variant
+    if result.custom_attributes is not None:
+        headers["X-Amzn-SageMaker-Custom-Attributes"] = result.custom_attributes
+    if result.new_session_id is not None:
+        headers["X-Amzn-SageMaker-New-Session-Id"] = result.new_session_id
+    if result.closed_session_id is not None:
+        headers["X-Amzn-SageMaker-Closed-Session-Id"] = result.closed_session_id
+    return HttpAnswer(
+        200,
+        result.content_type or "application/octet-stream",
+        binascii.b2a_base64(result.body, newline=False).decode(),
+        headers,
+        base64_encoded=True,
+    )

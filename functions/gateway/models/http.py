@@ -13,7 +13,6 @@ from gateway.models.inference import (
     ComponentName,
     ExplanationsFilter,
     InvocationOptions,
-    InvocationRequest,
     PrintableId,
     ResourceName,
     SessionId,
@@ -106,10 +105,6 @@ class InvocationHeaders(SageMakerHeaders):
             inference_component=self.inference_component,
             session_id=self.session_id,
         )
-
-    def to_request(self, endpoint: str, body: bytes) -> InvocationRequest:
-        """Combine the headers with the endpoint and body into one invocation."""
-        return InvocationRequest(endpoint, body, self.options)
 
 
 class ErrorBody(BaseModel):
