@@ -1,9 +1,8 @@
 """SageMaker Runtime behind one small class that speaks the gateway's errors."""
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import lru_cache
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 
 from botocore.config import Config
@@ -157,15 +156,18 @@ class SageMakerRuntime:
 
 
 @lru_cache(maxsize=256)
-def _parameters(options: InvocationOptions) -> Mapping[str, str]:
-    """InvokeEndpoint's parameters for the options given (once per distinct options)."""
-    return MappingProxyType(
-        {
-            name: value
-            for name, value in zip(_PARAMETER_ORDER, options, strict=True)
-            if value is not None
-        }
-    )
+def _parameters(options: InvocationOptions) -> dict[str, str]:
+    """InvokeEndpoint's parameters for the options given (once per distinct options).
+
+    Shared by every request with the same options, so only ever unpacked (``**``
+    copies it), never changed; a plain dict unpacks in half the time of a read-only
+    view.
+    """
+    return {
+        name: value
+        for name, value in zip(_PARAMETER_ORDER, options, strict=True)
+        if value is not None
+    }
 
 
 def _translate(error: ClientError, endpoint: str) -> errors.GatewayError:
