@@ -44,6 +44,8 @@ _TRANSACT = DynamoDBBackend.transact_write_items
 _PARSE = ConditionExpressionParser.parse
 # Parses kept: a few transactions' worth (their values change with every request).
 _MAX_PARSES = 64
+# A condition (None where a request has none), its names and its values, as JSON.
+type _ParseKey = tuple[str | None, str, str]
 
 # One item a transaction names: table, key, and the item as it was (None: absent).
 type _Saved = tuple[str, dict[str, Any], dict[str, Any] | None]
@@ -73,29 +75,32 @@ class _ParsedOnce:
     """moto's condition parser, reusing the parse of an expression seen before."""
 
     def __init__(self) -> None:
-        self._parsed: dict[tuple[str, ...], tuple[Any, list[str], list[str]]] = {}
+        self._parsed: dict[_ParseKey, tuple[Any, list[str], list[str]]] = {}
 
     def parse(self, parser: ConditionExpressionParser) -> Any:
         """Parse as moto does, or hand back the same tree and the names it found."""
         key = (
-            str(parser.condition_expression),
+            parser.condition_expression,
             json.dumps(parser.expression_attribute_names, sort_keys=True),
             json.dumps(parser.expression_attribute_values, sort_keys=True),
         )
         kept = self._parsed.get(key)
         if kept is None:
-            tree = _PARSE(parser)  # an invalid expression raises, and is not kept
+            # The tree holds the values it compares with; moto may keep a request's
+            # values in an item (a set, later added to in place), so the tree kept
+            # gets copies of its own.
+            own = ConditionExpressionParser(
+                parser.condition_expression,
+                copy.deepcopy(parser.expression_attribute_names),
+                copy.deepcopy(parser.expression_attribute_values),
+            )
+            tree = _PARSE(own)  # an invalid expression raises, and is not kept
             if len(self._parsed) >= _MAX_PARSES:
                 self._parsed.clear()
-            kept = (
-                tree,
-                list(parser.expr_attr_names_found),
-                list(parser.expr_attr_values_found),
-            )
+            kept = (tree, own.expr_attr_names_found, own.expr_attr_values_found)
             self._parsed[key] = kept
-        else:
-            parser.expr_attr_names_found = list(kept[1])
-            parser.expr_attr_values_found = list(kept[2])
+        parser.expr_attr_names_found = list(kept[1])
+        parser.expr_attr_values_found = list(kept[2])
         return kept[0]
 
     def method(self) -> Callable[[ConditionExpressionParser], Any]:

@@ -130,6 +130,47 @@ def test_one_condition_is_judged_for_each_item_and_each_value(dynamodb: Any) -> 
     assert item(dynamodb, "held") == {"pk": {"S": "held"}, "until": {"N": "121"}}
 
 
+def test_a_set_added_to_after_a_condition_named_it_leaves_the_condition_as_it_was(
+    dynamodb: Any,
+) -> None:
+    condition = {
+        "ConditionExpression": "attribute_not_exists(tags) OR tags = :v",
+        "ExpressionAttributeValues": {":v": {"SS": ["a"]}},
+    }
+    key = {"pk": {"S": "first"}}
+    dynamodb.update_item(
+        TableName=TABLE, Key=key, UpdateExpression="SET tags = :v", **condition
+    )
+    # moto keeps the request's set in the item and adds to it in place.
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key=key,
+        UpdateExpression="ADD tags :w",
+        ExpressionAttributeValues={":w": {"SS": ["b"]}},
+    )
+    dynamodb.put_item(
+        TableName=TABLE, Item={"pk": {"S": "second"}, "tags": {"SS": ["a"]}}
+    )
+
+    dynamodb.update_item(
+        TableName=TABLE,
+        Key={"pk": {"S": "second"}},
+        UpdateExpression="SET seen = :v",
+        **condition,
+    )
+
+    assert item(dynamodb, "second")["seen"] == {"SS": ["a"]}
+
+
+def test_no_condition_and_the_text_none_are_told_apart(dynamodb: Any) -> None:
+    dynamodb.put_item(TableName=TABLE, Item={"pk": {"S": "plain"}})
+
+    with pytest.raises(ClientError, match="reserved keyword: None"):
+        dynamodb.put_item(
+            TableName=TABLE, Item={"pk": {"S": "plain"}}, ConditionExpression="None"
+        )
+
+
 def test_an_invalid_condition_fails_as_in_moto_every_time(dynamodb: Any) -> None:
     broken = claim("any", 1)
     broken["Put"]["ConditionExpression"] = "attribute_not_exists(pk) OR"
