@@ -553,6 +553,33 @@ def test_a_header_that_is_not_text_is_400_naming_it(sagemaker, lambda_context):
     assert json.loads(response["body"])["message"] == "Accept: must be text"
 
 
+@pytest.mark.parametrize("key", ["multiValueHeaders", "headers"])
+def test_headers_that_are_not_a_map_are_400(sagemaker, lambda_context, key):
+    event = load_event("api-invoke-csv")
+    event.pop("multiValueHeaders")
+    event[key] = "Accept"
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 400
+    assert json.loads(response["body"])["message"] == "headers: must map names to values"
+
+
+def test_a_header_name_that_lowers_to_a_sagemakers_is_not_one(sagemaker, lambda_context):
+    event = load_event("api-invoke-bad-inference-id")  # its id would be refused
+    for key in ("headers", "multiValueHeaders"):
+        event[key] = {
+            name.replace("SageMaker", "SageMa\u212aer"): value  # KELVIN SIGN
+            for name, value in event[key].items()
+        }
+    sagemaker.add_response("invoke_endpoint", answer(b"0.9\n", "text/csv"))
+
+    response = api.handler(event, lambda_context)
+
+    assert response["statusCode"] == 200
+    sagemaker.assert_no_pending_responses()
+
+
 def test_only_the_first_event_of_a_process_is_logged_as_its_cold_start(
     sagemaker, lambda_context, logs, monkeypatch
 ):

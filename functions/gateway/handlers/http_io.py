@@ -76,10 +76,10 @@ def header_values(
 
     A header sent more than once, in any case, is refused.
     """
+    sent = event.get("multiValueHeaders") or _as_lists(event.get("headers") or {})
+    if not isinstance(sent, dict):
+        raise errors.RequestValidationError("headers", "must map names to values")
     found: dict[str, str] = {}
-    sent = event.get("multiValueHeaders") or {
-        name: [value] for name, value in (event.get("headers") or {}).items()
-    }
     for name, proper in _recognised(model, tuple(sent)):
         values = sent[name]
         if not values:
@@ -95,6 +95,13 @@ def header_values(
     return tuple(found.items())
 
 
+def _as_lists(headers: object) -> object:
+    """Single-valued headers as API Gateway's multi-valued ones (name to a list)."""
+    if not isinstance(headers, dict):
+        return headers
+    return {name: [value] for name, value in headers.items()}
+
+
 @lru_cache(maxsize=256)
 def _recognised(
     model: "type[SageMakerHeaders]", sent: tuple[str, ...]
@@ -102,10 +109,16 @@ def _recognised(
     """The names among ``sent`` that ``model`` reads, each with its proper spelling.
 
     Worked out once per set of names: a client sends the same ones every time, and
-    most are not SageMaker's (Host, Authorization, X-Forwarded-For...).
+    most are not SageMaker's (Host, Authorization, X-Forwarded-For...). API Gateway
+    takes at most 10 KB of headers, so the sets kept stay small. Header names are
+    ASCII; other text is no header of SageMaker's, whatever its lower case.
     """
     names = model.names
-    return tuple((name, names[name.lower()]) for name in sent if name.lower() in names)
+    return tuple(
+        (name, names[name.lower()])
+        for name in sent
+        if isinstance(name, str) and name.isascii() and name.lower() in names
+    )
 
 
 def api_request_id(event: dict[str, Any]) -> str | None:
