@@ -33,7 +33,7 @@ class Plan:
     sync_warmup: int = 40
     async_submit: int = 150
     async_warmup: int = 10
-    cold: int = 15
+    cold: int = 21
     batch: int = 7
     batch_warmup: int = 1
 
