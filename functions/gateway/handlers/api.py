@@ -8,7 +8,6 @@ start (measured by ``make bench``), too much for a route whose budget is a tenth
 model call.
 """
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
@@ -25,13 +24,13 @@ from gateway.handlers.http_errors import (
 from gateway.handlers.http_io import (
     HttpAnswer,
     api_request_id,
-    header_values,
     invocation_answer,
+    read_headers,
     request_body,
 )
 from gateway.handlers.request_keys import RequestKeys
 from gateway.handlers.tracing import traced
-from gateway.models.http import InvocationHeaders, SageMakerHeaders
+from gateway.models.http import InvocationHeaders
 from gateway.models.inference import InvocationRequest
 from gateway.models.settings import get_settings
 
@@ -57,27 +56,6 @@ def invoke_endpoint(endpoint: str, headers: InvocationHeaders, body: bytes) -> H
     if len(result.body) > MAX_ANSWER_BYTES:
         raise errors.AnswerTooLargeError(len(result.body), MAX_ANSWER_BYTES, endpoint)
     return invocation_answer(result)
-
-
-def read_headers[Headers: SageMakerHeaders](
-    event: dict[str, Any], model: type[Headers]
-) -> Headers:
-    """Validate the SageMaker headers of a request; one sent twice is refused."""
-    headers: Headers = _validated(model, header_values(event, model))
-    return headers
-
-
-@lru_cache(maxsize=256)
-def _validated[Headers: SageMakerHeaders](
-    model: type[Headers], values: tuple[tuple[str, str], ...]
-) -> Headers:
-    """Validate headers once for all the requests that send the same ones.
-
-    A client sends the same Content-Type and Accept on every call; validating them
-    again costs about 35 µs of a sync request (``make bench``). The models are frozen,
-    so one instance serves every such request; refusals are not kept.
-    """
-    return model.model_validate(dict(values))
 
 
 def serve_invocation(

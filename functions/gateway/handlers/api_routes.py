@@ -18,13 +18,13 @@ from pydantic import ValidationError
 from gateway.core import errors
 from gateway.core.async_jobs import AsyncJob, get_inference, principal, submit_async
 from gateway.handlers import openapi, services
-from gateway.handlers.api import invoke_endpoint, logger, read_headers, settings
+from gateway.handlers.api import invoke_endpoint, logger, settings
 from gateway.handlers.http_errors import (
     error_answer,
     internal_error_answer,
     validation_answer,
 )
-from gateway.handlers.http_io import base_url, json_answer, request_body
+from gateway.handlers.http_io import base_url, json_answer, read_headers, request_body
 from gateway.models.async_http import (
     AsyncAccepted,
     AsyncInvocationHeaders,
