@@ -92,7 +92,8 @@ class InvocationHeaders(SageMakerHeaders):
     def options(self) -> InvocationOptions:
         """The invocation options these headers give (worked out once: the model is
         frozen, and the sync route serves one instance to every request sending the
-        same headers)."""
+        same headers). A ``model_copy(update=...)`` would keep the original's options:
+        validate new headers instead."""
         return InvocationOptions(
             content_type=self.content_type,
             accept=self.accept,
